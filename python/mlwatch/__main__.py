@@ -1,0 +1,3 @@
+from mlwatch.cli import main
+
+main()

@@ -1,0 +1,208 @@
+"""`mlwatch`: the command line behind the Makefile (load, metrics, show, dbt)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import pyarrow.parquet as pq
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from mlwatch import load as loader
+from mlwatch.config import MonitoringConfig, load_config
+from mlwatch.dbt import run_dbt
+from mlwatch.errors import MlwatchError
+from mlwatch.warehouse import Warehouse, WarehouseSettings, connect, ensure_raw_tables
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+console = Console(stderr=True)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+@contextmanager
+def _step(name: str) -> Iterator[tuple[MonitoringConfig, WarehouseSettings]]:
+    """Load configuration and settings, and turn known failures into one clear line and exit code 1."""
+    try:
+        config = load_config()
+        settings = WarehouseSettings.from_env(config.project_dir)
+        yield config, settings
+    except MlwatchError as error:
+        console.print(f"[bold red]✗ {name} failed:[/] {error}")
+        raise typer.Exit(1) from None
+
+
+@contextmanager
+def _warehouse(settings: WarehouseSettings, create_database: bool = False) -> Iterator[Warehouse]:
+    warehouse = connect(settings, create_database=create_database)
+    try:
+        yield warehouse
+    finally:
+        warehouse.close()
+
+
+def _dbt(config: MonitoringConfig, settings: WarehouseSettings, *args: str) -> float:
+    with console.status(f"dbt {' '.join(args)}"):
+        run = run_dbt(config, settings, list(args))
+    console.print(f"  dbt {' '.join(args)}: ok, {run.seconds:.1f} s")
+    return run.seconds
+
+
+def _ticker(progress: Progress, description: str, total: int) -> Callable[[int], None]:
+    task = progress.add_task(description, total=total)
+    return lambda rows: progress.advance(task, rows)
+
+
+@app.command("load")
+def load_command(
+    data_dir: Annotated[
+        Path, typer.Option(envvar="TAXI_DATA_DIR", help="Folder with the TLC files; missing ones are downloaded.")
+    ] = Path("data/raw"),
+    base_url: Annotated[str, typer.Option(envvar="TLC_BASE_URL", help="Where to download TLC files from.")] = (
+        loader.TLC_BASE_URL
+    ),
+) -> None:
+    """Land the configured TLC months and zones, train the baseline model, and land its predictions."""
+    started = time.perf_counter()
+    with _step("load") as (config, settings):
+        console.print(
+            f"load → {settings.describe()} (reference {config.reference_month}, "
+            f"production {', '.join(config.production_months)})"
+        )
+        paths = {
+            month: loader.ensure_file(data_dir, loader.trip_file_name(config.taxi_type, month), base_url)
+            for month in config.months
+        }
+        zone_path = loader.ensure_file(data_dir, loader.ZONE_FILE, base_url)
+        with _warehouse(settings, create_database=True) as warehouse:
+            ensure_raw_tables(warehouse)
+            trips = 0
+            with _progress() as progress:
+                for month, path in paths.items():
+                    tick = _ticker(progress, f"trips {path.name}", pq.ParquetFile(path).metadata.num_rows)
+                    loaded = loader.load_trip_file(warehouse, path, month, tick)
+                    trips += loaded.rows
+                    note = (
+                        f" (ignored unknown columns {list(loaded.ignored_columns)})" if loaded.ignored_columns else ""
+                    )
+                    console.print(f"  {path.name}: {loaded.rows:,} trips{note}")
+            zones = loader.load_zones(warehouse, zone_path)
+            console.print(f"  {zone_path.name}: {zones} zones")
+        _dbt(config, settings, "build", "--selector", "training_inputs")
+        from mlwatch import train as trainer  # scikit-learn takes seconds to import; only this step needs it
+
+        with _warehouse(settings) as warehouse:
+            train, validation = trainer.fetch_training_frames(warehouse, config)
+            trained = trainer.fit(train, validation, config)
+            model_path = trainer.save(trained, config.project_dir / "models" / "trained")
+            trainer.register(warehouse, trained.metadata)
+            with _progress() as progress:
+                scored = trainer.score(warehouse, trained, config)
+        meta = trained.metadata
+        console.print(
+            f"  model {meta.model_version} → {model_path.relative_to(config.project_dir)}: "
+            f"train MAE {meta.train_mae:.4f} on {meta.train_rows:,} rows, "
+            f"validation MAE {meta.validation_mae:.4f} on {meta.validation_rows:,} rows; "
+            f"{scored:,} predictions"
+        )
+    console.print(
+        f"[green]✓ load[/]: {trips:,} trips, {zones} zones, model {meta.model_version}, "
+        f"{scored:,} predictions, {time.perf_counter() - started:.1f} s"
+    )
+
+
+@app.command("metrics")
+def metrics_command(
+    full_refresh: Annotated[
+        bool, typer.Option("--full-refresh", help="Recompute every day, not only new ones.")
+    ] = False,
+) -> None:
+    """Compute Evidently metrics for every daily batch not yet computed, then build the marts."""
+    started = time.perf_counter()
+    with _step("metrics") as (config, settings):
+        console.print(f"metrics → {settings.describe()}")
+        _dbt(config, settings, "build", "--selector", "metric_inputs")
+        from mlwatch.metrics import compute_metrics  # Evidently takes seconds to import; only this step needs it
+
+        with _warehouse(settings) as warehouse, _progress() as progress:
+            ensure_raw_tables(warehouse)
+            task = progress.add_task("daily batches", total=None)
+            run = compute_metrics(
+                warehouse,
+                config,
+                full_refresh=full_refresh,
+                on_start=lambda total: progress.update(task, total=total),
+                on_day=lambda day: progress.update(task, advance=1, description=f"daily batches ({day})"),
+            )
+        console.print(
+            f"  evidently: {run.days_computed} day(s) for {run.model_versions} model version(s), "
+            f"{run.rows_written:,} metric rows, {run.seconds:.1f} s"
+        )
+        _dbt(config, settings, "build", "--selector", "serving")
+    console.print(f"[green]✓ metrics[/]: {run.days_computed} day(s) computed, {time.perf_counter() - started:.1f} s")
+
+
+@app.command("show")
+def show_command(limit: Annotated[int, typer.Option(help="Days to show (newest last).")] = 31) -> None:
+    """Print the daily metrics from the marts."""
+    with _step("show") as (_, settings), _warehouse(settings) as warehouse:
+        frame = warehouse.query(
+            "select batch_date, model_version, input_valid_trips, prediction_drift_score, "
+            "drifted_columns_count, drifted_columns_share, missing_values_share, mae, rmse "
+            "from marts.daily_model_monitoring order by batch_date desc, model_version limit ?",
+            [limit],
+        )
+    table = Table(title=f"daily_model_monitoring ({settings.target})")
+    headers = ["date", "model", "trips", "pred. drift", "drifted", "share", "missing", "MAE", "RMSE"]
+    for header in headers:
+        table.add_column(header, justify="left" if header in ("date", "model") else "right")
+    for row in frame.iloc[::-1].itertuples(index=False):
+        table.add_row(
+            str(row.batch_date)[:10],
+            row.model_version,
+            f"{row.input_valid_trips:,}",
+            *(_fmt(v, 3) for v in (row.prediction_drift_score,)),
+            _fmt(row.drifted_columns_count, 0),
+            _fmt(row.drifted_columns_share, 2),
+            _fmt(row.missing_values_share, 4),
+            _fmt(row.mae, 2),
+            _fmt(row.rmse, 2),
+        )
+    Console().print(table)
+
+
+def _fmt(value: float | None, digits: int) -> str:
+    return "-" if value is None or value != value else f"{value:.{digits}f}"
+
+
+@app.command("dbt", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}, add_help_option=False)
+def dbt_command(ctx: typer.Context) -> None:
+    """Run any dbt command on the configured target, e.g. `mlwatch dbt docs generate`."""
+    with _step("dbt") as (config, settings):
+        run = run_dbt(config, settings, list(ctx.args), capture=False)
+    console.print(f"dbt {' '.join(ctx.args)}: {run.seconds:.1f} s")
+
+
+def main() -> None:
+    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,217 @@
+"""The monitoring configuration: dbt_project.yml `vars` plus seeds/monitored_columns.csv.
+
+dbt reads the same two files, so Python and SQL cannot disagree on months, rules or columns.
+Environment variables override the months for one run; the overrides are passed on to dbt as --vars.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mlwatch.errors import ConfigError
+
+ROLES = ("numerical_feature", "categorical_feature", "target", "prediction")
+MONTH_PATTERN = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+
+
+@dataclass(frozen=True)
+class MonitoredColumn:
+    name: str
+    role: str
+    stat_test: str | None = None
+    threshold: float | None = None
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    column: str
+    min: float | None = None
+    max: float | None = None
+    min_inclusive: bool = True
+    max_inclusive: bool = True
+
+
+@dataclass(frozen=True)
+class MonitoringConfig:
+    project_dir: Path
+    taxi_type: str
+    reference_month: str
+    production_months: tuple[str, ...]
+    training_rows: int
+    timestamp_column: str
+    target_column: str
+    prediction_column: str
+    drift_share: float
+    input_rules: tuple[Rule, ...]
+    target_rules: tuple[Rule, ...]
+    columns: tuple[MonitoredColumn, ...]
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def months(self) -> tuple[str, ...]:
+        return (self.reference_month, *self.production_months)
+
+    def columns_with_role(self, *roles: str) -> list[str]:
+        return [c.name for c in self.columns if c.role in roles]
+
+    @property
+    def numerical_features(self) -> list[str]:
+        return self.columns_with_role("numerical_feature")
+
+    @property
+    def categorical_features(self) -> list[str]:
+        return self.columns_with_role("categorical_feature")
+
+    @property
+    def features(self) -> list[str]:
+        """Model inputs in the seed's order (numerical first, as the course trains them)."""
+        return self.numerical_features + self.categorical_features
+
+    @property
+    def drift_columns(self) -> list[str]:
+        """Columns whose drift counts towards the dataset-drift share: the features and the prediction."""
+        return [*self.features, self.prediction_column]
+
+    @property
+    def monitored_columns(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> MonitoredColumn:
+        return next(c for c in self.columns if c.name == name)
+
+
+def find_project_dir(start: Path | None = None) -> Path:
+    """The dbt project root: $MLWATCH_PROJECT_DIR, or the nearest folder above `start` with dbt_project.yml."""
+    if env := os.environ.get("MLWATCH_PROJECT_DIR"):
+        return Path(env).resolve()
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "dbt_project.yml").is_file():
+            return folder
+    raise ConfigError(f"No dbt_project.yml in {here} or above; run from the project folder or set MLWATCH_PROJECT_DIR")
+
+
+def _check_month(value: str, what: str) -> str:
+    value = str(value).strip()
+    if not MONTH_PATTERN.match(value):
+        raise ConfigError(f"{what} {value!r} is not a month in YYYY-MM form")
+    return value
+
+
+def _rule(raw: dict[str, Any], kind: str) -> Rule:
+    try:
+        rule = Rule(
+            name=str(raw["name"]),
+            column=str(raw["column"]),
+            min=None if raw.get("min") is None else float(raw["min"]),
+            max=None if raw.get("max") is None else float(raw["max"]),
+            min_inclusive=bool(raw.get("min_inclusive", True)),
+            max_inclusive=bool(raw.get("max_inclusive", True)),
+        )
+    except KeyError as missing:
+        raise ConfigError(f"A {kind} rule lacks {missing}: {raw}") from None
+    if rule.min is None and rule.max is None:
+        raise ConfigError(f"{kind} rule {rule.name!r} sets neither min nor max")
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", rule.name):
+        raise ConfigError(f"{kind} rule name {rule.name!r} must be a lower-case SQL identifier")
+    return rule
+
+
+def _read_columns(path: Path) -> tuple[MonitoredColumn, ...]:
+    with path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    columns = []
+    for number, row in enumerate(rows, start=2):
+        role = (row.get("role") or "").strip()
+        if role not in ROLES:
+            raise ConfigError(f"{path}: line {number}: role {role!r} is not one of {', '.join(ROLES)}")
+        threshold = (row.get("threshold") or "").strip()
+        columns.append(
+            MonitoredColumn(
+                name=row["column_name"].strip(),
+                role=role,
+                stat_test=(row.get("stat_test") or "").strip() or None,
+                threshold=float(threshold) if threshold else None,
+            )
+        )
+    return tuple(columns)
+
+
+def load_config(project_dir: Path | None = None, env: dict[str, str] | None = None) -> MonitoringConfig:
+    """Read and validate the configuration; MLWATCH_REFERENCE_MONTH / MLWATCH_PRODUCTION_MONTHS override the months."""
+    env = dict(os.environ if env is None else env)
+    project_dir = project_dir or find_project_dir()
+    project = yaml.safe_load((project_dir / "dbt_project.yml").read_text())
+    variables: dict[str, Any] = dict(project.get("vars") or {})
+
+    overrides: dict[str, Any] = {}
+    if env.get("MLWATCH_REFERENCE_MONTH"):
+        overrides["reference_month"] = env["MLWATCH_REFERENCE_MONTH"].strip()
+    if env.get("MLWATCH_PRODUCTION_MONTHS"):
+        overrides["production_months"] = [m.strip() for m in env["MLWATCH_PRODUCTION_MONTHS"].split(",") if m.strip()]
+    variables.update(overrides)
+
+    reference_month = _check_month(variables["reference_month"], "reference_month")
+    production_months = tuple(_check_month(m, "production month") for m in variables["production_months"])
+    if not production_months:
+        raise ConfigError("production_months is empty: name at least one month to monitor")
+    if reference_month in production_months:
+        raise ConfigError(f"reference month {reference_month} is also a production month")
+    if len(set(production_months)) != len(production_months):
+        raise ConfigError(f"production_months repeats a month: {list(production_months)}")
+
+    config = MonitoringConfig(
+        project_dir=project_dir,
+        taxi_type=str(variables.get("taxi_type", "green")),
+        reference_month=reference_month,
+        production_months=production_months,
+        training_rows=int(variables["training_rows"]),
+        timestamp_column=str(variables["timestamp_column"]),
+        target_column=str(variables["target_column"]),
+        prediction_column=str(variables["prediction_column"]),
+        drift_share=float(variables["drift_share"]),
+        input_rules=tuple(_rule(r, "input") for r in variables.get("input_rules") or []),
+        target_rules=tuple(_rule(r, "target") for r in variables.get("target_rules") or []),
+        columns=_read_columns(project_dir / "seeds" / "monitored_columns.csv"),
+        overrides=overrides,
+    )
+    _validate_columns(config)
+    return config
+
+
+def _validate_columns(config: MonitoringConfig) -> None:
+    from mlwatch.schema import TRIP_COLUMNS  # the staging model's column names
+
+    known = set(TRIP_COLUMNS) | {config.prediction_column}
+    names = config.monitored_columns
+    if len(set(names)) != len(names):
+        raise ConfigError("seeds/monitored_columns.csv lists a column twice")
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ConfigError(f"seeds/monitored_columns.csv names unknown column(s) {unknown}; known: {sorted(known)}")
+    if not config.features:
+        raise ConfigError("seeds/monitored_columns.csv names no feature")
+    for role, expected in (("target", config.target_column), ("prediction", config.prediction_column)):
+        listed = config.columns_with_role(role)
+        if listed != [expected]:
+            raise ConfigError(
+                f"seeds/monitored_columns.csv must list exactly one {role} column, {expected!r} "
+                f"(dbt_project.yml vars), found {listed}"
+            )
+    for rule in (*config.input_rules, *config.target_rules):
+        if rule.column not in TRIP_COLUMNS:
+            raise ConfigError(f"rule {rule.name!r} checks unknown column {rule.column!r}")
+    if config.timestamp_column not in TRIP_COLUMNS:
+        raise ConfigError(f"timestamp_column {config.timestamp_column!r} is not a trip column")
+    if config.training_rows <= 0:
+        raise ConfigError("training_rows must be positive")
+    if not 0 < config.drift_share <= 1:
+        raise ConfigError("drift_share must be in (0, 1]")

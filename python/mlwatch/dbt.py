@@ -1,0 +1,61 @@
+"""Run dbt as a subprocess with the same configuration and warehouse as the Python steps."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlwatch.config import MonitoringConfig
+from mlwatch.errors import DbtError
+from mlwatch.warehouse import WarehouseSettings
+
+
+@dataclass(frozen=True)
+class DbtRun:
+    args: tuple[str, ...]
+    seconds: float
+    output: str
+
+
+def dbt_executable() -> str:
+    beside_python = Path(sys.executable).with_name("dbt")
+    return str(beside_python) if beside_python.exists() else "dbt"
+
+
+def dbt_command(config: MonitoringConfig, settings: WarehouseSettings, args: list[str]) -> list[str]:
+    command = [
+        dbt_executable(),
+        *args,
+        "--project-dir",
+        str(config.project_dir),
+        "--profiles-dir",
+        str(config.project_dir / "profiles"),
+        "--target",
+        settings.target,
+    ]
+    if config.overrides:
+        command += ["--vars", json.dumps(config.overrides)]
+    return command
+
+
+def run_dbt(config: MonitoringConfig, settings: WarehouseSettings, args: list[str], capture: bool = True) -> DbtRun:
+    """Run one dbt command; raise DbtError with its output's tail if it fails."""
+    started = time.perf_counter()
+    completed = subprocess.run(
+        dbt_command(config, settings, args),
+        cwd=config.project_dir,
+        env={**os.environ, **settings.dbt_env()},
+        capture_output=capture,
+        text=True,
+        check=False,
+    )
+    output = (completed.stdout or "") + (completed.stderr or "")
+    if completed.returncode != 0:
+        tail = "\n".join(output.strip().splitlines()[-40:])
+        raise DbtError(f"dbt {' '.join(args)} failed (exit {completed.returncode}):\n{tail}")
+    return DbtRun(tuple(args), time.perf_counter() - started, output)

@@ -1,0 +1,233 @@
+"""Evidently metrics for each daily batch against the reference, written to raw.batch_metrics.
+
+`evaluate_batch` is pure (two frames in, metric values out); `compute_metrics` does the I/O:
+one query per side, then one Evidently Report per pending day, each day written atomically.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import evidently
+import pandas as pd
+import pyarrow as pa
+from evidently import DataDefinition, Dataset, Report
+from evidently.metrics import DriftedColumnsCount, MissingValueCount, RowCount, ValueDrift
+
+from mlwatch.config import MonitoringConfig
+from mlwatch.schema import BATCH_METRIC_SCHEMA
+from mlwatch.warehouse import RAW_SCHEMA, Warehouse
+
+ENGINE = "evidently"
+SCORED_TABLE = "intermediate.int_trips_scored"
+DATASET = ""  # column_name of dataset-level metrics
+
+
+@dataclass(frozen=True)
+class MetricValue:
+    metric_name: str
+    column_name: str
+    metric_value: float
+    stat_test: str | None = None
+    threshold: float | None = None
+    drift_detected: bool | None = None
+
+
+@dataclass(frozen=True)
+class MetricsRun:
+    model_versions: int
+    days_computed: int
+    rows_written: int
+    seconds: float
+
+
+def data_definition(config: MonitoringConfig) -> DataDefinition:
+    return DataDefinition(
+        numerical_columns=[*config.numerical_features, config.target_column, config.prediction_column],
+        categorical_columns=config.categorical_features,
+    )
+
+
+def build_report(config: MonitoringConfig) -> Report:
+    """The course's monitoring metrics, in Evidently 0.7 terms, with per-column tests from the seed."""
+    drift_columns = config.drift_columns
+    methods = {c: config.column(c).stat_test for c in drift_columns if config.column(c).stat_test}
+    thresholds = {c: config.column(c).threshold for c in drift_columns if config.column(c).threshold is not None}
+    return Report(
+        [
+            RowCount(),
+            *(ValueDrift(column=c, method=methods.get(c), threshold=thresholds.get(c)) for c in drift_columns),
+            DriftedColumnsCount(
+                columns=drift_columns,
+                drift_share=config.drift_share,
+                per_column_method=methods or None,
+                per_column_threshold=thresholds or None,
+            ),
+            *(MissingValueCount(column=c) for c in config.monitored_columns),
+        ],
+        include_tests=True,
+    )
+
+
+def evaluate_batch(current: pd.DataFrame, reference: pd.DataFrame, config: MonitoringConfig) -> list[MetricValue]:
+    """Metric values of one batch against the reference; an empty batch yields only its row count of 0."""
+    if current.empty:
+        return [MetricValue("row_count", DATASET, 0.0)]
+    columns = config.monitored_columns
+    definition = data_definition(config)
+    snapshot = build_report(config).run(
+        Dataset.from_pandas(current[columns], data_definition=definition),
+        Dataset.from_pandas(reference[columns], data_definition=definition),
+    )
+    return _metric_values(snapshot.dict(), len(columns))
+
+
+def _metric_values(result: dict[str, Any], column_count: int) -> list[MetricValue]:
+    failed = {test["metric_config"]["metric_id"] for test in result["tests"] if test["status"] == "FAIL"}
+    values: list[MetricValue] = []
+    rows = 0.0
+    missing = 0.0
+    for metric in result["metrics"]:
+        kind = metric["config"]["type"].rsplit(":", 1)[-1]
+        value = metric["value"]
+        if kind == "RowCount":
+            rows = float(value)
+            values.append(MetricValue("row_count", DATASET, rows))
+        elif kind == "ValueDrift":
+            config = metric["config"]
+            values.append(
+                MetricValue(
+                    "drift_score",
+                    config["column"],
+                    float(value),
+                    stat_test=config["method"],
+                    threshold=float(config["threshold"]),
+                    drift_detected=metric["id"] in failed,
+                )
+            )
+        elif kind == "DriftedColumnsCount":
+            share = metric["config"]["drift_share"]
+            values += [
+                MetricValue("drifted_columns_count", DATASET, float(value["count"])),
+                MetricValue("drifted_columns_share", DATASET, float(value["share"]), threshold=share),
+                MetricValue(
+                    "dataset_drift",
+                    DATASET,
+                    float(metric["id"] in failed),
+                    stat_test="share of drifted columns",
+                    threshold=share,
+                    drift_detected=metric["id"] in failed,
+                ),
+            ]
+        elif kind == "MissingValueCount":
+            column = metric["config"]["column"]
+            missing += float(value["count"])
+            values += [
+                MetricValue("missing_count", column, float(value["count"])),
+                MetricValue("missing_share", column, float(value["share"])),
+            ]
+    # Evidently's DatasetMissingValueCount().share divides by rows; the course's share is per cell.
+    values += [
+        MetricValue("missing_values_count", DATASET, missing),
+        MetricValue("missing_values_share", DATASET, missing / (rows * column_count)),
+    ]
+    return values
+
+
+def _read_side(
+    warehouse: Warehouse, config: MonitoringConfig, version: str, where: str, params: list[Any]
+) -> pd.DataFrame:
+    columns = ", ".join(config.monitored_columns)
+    frame = warehouse.query(
+        f"select batch_date, {columns} from {SCORED_TABLE} "
+        f"where model_version = ? and passes_input_rules and {where} order by batch_date, trip_id",
+        [version, *params],
+    )
+    # Both warehouses' drivers give the same numbers, not always the same dtypes (e.g. None vs NaN).
+    for column in config.monitored_columns:
+        frame[column] = pd.to_numeric(frame[column])
+    frame["batch_date"] = pd.to_datetime(frame["batch_date"]).dt.date
+    return frame
+
+
+def _write_day(warehouse: Warehouse, day: dt.date, version: str, values: list[MetricValue], seconds: float) -> int:
+    computed_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    rows = [
+        {
+            "batch_date": day,
+            "model_version": version,
+            **value.__dict__,
+            "engine": ENGINE,
+            "evidently_version": evidently.__version__,
+            "computed_at": computed_at,
+            "compute_seconds": seconds,
+        }
+        for value in values
+    ]
+    with warehouse.transaction():
+        warehouse.execute(
+            f"delete from {RAW_SCHEMA}.batch_metrics where batch_date = ? and model_version = ?", [day, version]
+        )
+        warehouse.append(f"{RAW_SCHEMA}.batch_metrics", pa.Table.from_pylist(rows, schema=BATCH_METRIC_SCHEMA))
+    return len(rows)
+
+
+def pending_days(warehouse: Warehouse, version: str, full_refresh: bool) -> list[dt.date]:
+    days = [row[0] for row in warehouse.rows("select batch_date from intermediate.int_batch_dates_spined order by 1")]
+    if full_refresh:
+        # Each day is replaced atomically when recomputed; only days no longer configured go now.
+        warehouse.execute(
+            f"delete from {RAW_SCHEMA}.batch_metrics where model_version = ? "
+            "and batch_date not in (select batch_date from intermediate.int_batch_dates_spined)",
+            [version],
+        )
+        return days
+    done = {
+        row[0]
+        for row in warehouse.rows(
+            f"select distinct batch_date from {RAW_SCHEMA}.batch_metrics where model_version = ?", [version]
+        )
+    }
+    return [day for day in days if day not in done]
+
+
+def compute_metrics(
+    warehouse: Warehouse,
+    config: MonitoringConfig,
+    full_refresh: bool = False,
+    on_start: Callable[[int], None] | None = None,
+    on_day: Callable[[dt.date], None] | None = None,
+) -> MetricsRun:
+    """Compute every (model version, batch date) not yet in raw.batch_metrics, or all with full_refresh."""
+    started = time.perf_counter()
+    versions = [
+        row[0]
+        for row in warehouse.rows(
+            "select model_version from staging.stg_model__model_versions where reference_month = ? order by trained_at",
+            [config.reference_month],
+        )
+    ]
+    plan = {version: pending_days(warehouse, version, full_refresh) for version in versions}
+    if on_start:
+        on_start(sum(len(days) for days in plan.values()))
+    days_computed = rows_written = 0
+    for version, days in plan.items():
+        if not days:
+            continue
+        reference = _read_side(warehouse, config, version, "split = 'reference'", [])
+        current = _read_side(
+            warehouse, config, version, "split = 'production' and batch_date between ? and ?", [days[0], days[-1]]
+        )
+        batches = dict(tuple(current.groupby("batch_date")))
+        for day in days:
+            day_started = time.perf_counter()
+            values = evaluate_batch(batches.get(day, current.iloc[0:0]), reference, config)
+            rows_written += _write_day(warehouse, day, version, values, time.perf_counter() - day_started)
+            days_computed += 1
+            if on_day:
+                on_day(day)
+    return MetricsRun(len(versions), days_computed, rows_written, time.perf_counter() - started)

@@ -1,0 +1,213 @@
+"""The two warehouses behind one small interface: DuckDB (embedded default) and Postgres (served).
+
+Bulk paths only: DuckDB scans Arrow batches in place; Postgres receives them through COPY.
+SQL is written with `?` placeholders and values are always passed as parameters.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+
+from mlwatch.errors import WarehouseError
+from mlwatch.schema import RAW_TABLES
+
+RAW_SCHEMA = "raw"
+TARGETS = ("duckdb", "postgres")
+
+_SQL_TYPES = {
+    pa.int64(): "bigint",
+    pa.float64(): "double precision",
+    pa.string(): "text",
+    pa.timestamp("us"): "timestamp",
+    pa.date32(): "date",
+    pa.bool_(): "boolean",
+}
+
+
+@dataclass(frozen=True)
+class WarehouseSettings:
+    """Where the data lives; read from the same environment variables as profiles/profiles.yml."""
+
+    target: str
+    duckdb_path: Path
+    postgres: dict[str, Any]
+
+    @classmethod
+    def from_env(cls, project_dir: Path, env: dict[str, str] | None = None) -> WarehouseSettings:
+        env = dict(os.environ if env is None else env)
+        target = env.get("DBT_TARGET", "duckdb")
+        if target not in TARGETS:
+            raise WarehouseError(f"DBT_TARGET={target!r}: expected one of {', '.join(TARGETS)}")
+        duckdb_path = Path(env.get("DUCKDB_PATH", "warehouse/mlwatch.duckdb"))
+        if not duckdb_path.is_absolute():
+            duckdb_path = project_dir / duckdb_path
+        postgres = {
+            "host": env.get("POSTGRES_HOST", "localhost"),
+            "port": int(env.get("POSTGRES_PORT", "5432")),
+            "user": env.get("POSTGRES_USER", "postgres"),
+            "password": env.get("POSTGRES_PASSWORD", ""),
+            "dbname": env.get("POSTGRES_DB", "mlwatch"),
+        }
+        return cls(target=target, duckdb_path=duckdb_path, postgres=postgres)
+
+    def dbt_env(self) -> dict[str, str]:
+        """The variables profiles/profiles.yml reads, so dbt sees the warehouse Python writes to."""
+        return {
+            "DBT_TARGET": self.target,
+            "DUCKDB_PATH": str(self.duckdb_path),
+            "POSTGRES_HOST": self.postgres["host"],
+            "POSTGRES_PORT": str(self.postgres["port"]),
+            "POSTGRES_USER": self.postgres["user"],
+            "POSTGRES_PASSWORD": self.postgres["password"],
+            "POSTGRES_DB": self.postgres["dbname"],
+        }
+
+    def describe(self) -> str:
+        if self.target == "duckdb":
+            return f"duckdb:{self.duckdb_path}"
+        pg = self.postgres
+        return f"postgres://{pg['user']}@{pg['host']}:{pg['port']}/{pg['dbname']}"
+
+
+class Warehouse(Protocol):
+    dialect: str
+
+    def execute(self, sql: str, params: Iterable[Any] = ()) -> None: ...
+
+    def query(self, sql: str, params: Iterable[Any] = ()) -> pd.DataFrame: ...
+
+    def rows(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+    def transaction(self) -> Any: ...
+
+    def append(self, table: str, data: pa.Table | pa.RecordBatch) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def column_definitions(schema: pa.Schema) -> str:
+    return ", ".join(f"{field.name} {_SQL_TYPES[field.type]}" for field in schema)
+
+
+class DuckDBWarehouse:
+    dialect = "duckdb"
+
+    def __init__(self, path: Path) -> None:
+        import duckdb
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._con = duckdb.connect(str(path))
+        except duckdb.IOException as error:
+            raise WarehouseError(f"Cannot open {path}: {error} (is another mlwatch or dbt run using it?)") from error
+
+    def execute(self, sql: str, params: Iterable[Any] = ()) -> None:
+        self._con.execute(sql, list(params))
+
+    def query(self, sql: str, params: Iterable[Any] = ()) -> pd.DataFrame:
+        return self._con.execute(sql, list(params)).df()
+
+    def rows(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        return self._con.execute(sql, list(params)).fetchall()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self._con.begin()
+        try:
+            yield
+        except BaseException:
+            self._con.rollback()
+            raise
+        self._con.commit()
+
+    def append(self, table: str, data: pa.Table | pa.RecordBatch) -> None:
+        columns = ", ".join(data.schema.names)
+        self._con.register("_mlwatch_batch", data)
+        try:
+            self._con.execute(f"insert into {table} ({columns}) select {columns} from _mlwatch_batch")
+        finally:
+            self._con.unregister("_mlwatch_batch")
+
+    def close(self) -> None:
+        self._con.close()
+
+
+class PostgresWarehouse:
+    dialect = "postgres"
+
+    def __init__(self, params: dict[str, Any], create_database: bool = False) -> None:
+        import psycopg
+
+        self._psycopg = psycopg
+        try:
+            self._con = psycopg.connect(**params, autocommit=True)
+        except psycopg.OperationalError as error:
+            if create_database and f'database "{params["dbname"]}" does not exist' in str(error):
+                self._create_database(params)
+                self._con = psycopg.connect(**params, autocommit=True)
+            else:
+                raise WarehouseError(
+                    f"Cannot connect to Postgres at {params['host']}:{params['port']} as {params['user']}, "
+                    f"database {params['dbname']}: {str(error).strip()} "
+                    "(set POSTGRES_HOST/PORT/USER/PASSWORD/DB, or start it with `docker compose up -d db`)"
+                ) from error
+
+    def _create_database(self, params: dict[str, Any]) -> None:
+        from psycopg import sql
+
+        with self._psycopg.connect(**{**params, "dbname": "postgres"}, autocommit=True) as admin:
+            admin.execute(sql.SQL("create database {}").format(sql.Identifier(params["dbname"])))
+
+    @staticmethod
+    def _sql(sql: str) -> str:
+        return sql.replace("%", "%%").replace("?", "%s")
+
+    def execute(self, sql: str, params: Iterable[Any] = ()) -> None:
+        self._con.execute(self._sql(sql), list(params))
+
+    def query(self, sql: str, params: Iterable[Any] = ()) -> pd.DataFrame:
+        cursor = self._con.execute(self._sql(sql), list(params))
+        names = [column.name for column in cursor.description or []]
+        return pd.DataFrame.from_records(cursor.fetchall(), columns=names)
+
+    def rows(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        return self._con.execute(self._sql(sql), list(params)).fetchall()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._con.transaction():
+            yield
+
+    def append(self, table: str, data: pa.Table | pa.RecordBatch) -> None:
+        # CSV is the fastest COPY input Arrow writes natively; an empty unquoted field is NULL.
+        buffer = io.BytesIO()
+        pa_csv.write_csv(data, buffer, pa_csv.WriteOptions(include_header=False, quoting_style="needed"))
+        columns = ", ".join(data.schema.names)
+        with self._con.cursor().copy(f"copy {table} ({columns}) from stdin with (format csv)") as copy:
+            copy.write(buffer.getbuffer())
+
+    def close(self) -> None:
+        self._con.close()
+
+
+def connect(settings: WarehouseSettings, create_database: bool = False) -> Warehouse:
+    if settings.target == "duckdb":
+        return DuckDBWarehouse(settings.duckdb_path)
+    return PostgresWarehouse(settings.postgres, create_database=create_database)
+
+
+def ensure_raw_tables(warehouse: Warehouse) -> None:
+    """Create the raw schema and the tables Python writes, if missing (dbt reads them as sources)."""
+    warehouse.execute(f"create schema if not exists {RAW_SCHEMA}")
+    for name, schema in RAW_TABLES.items():
+        warehouse.execute(f"create table if not exists {RAW_SCHEMA}.{name} ({column_definitions(schema)})")
