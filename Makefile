@@ -1,0 +1,61 @@
+# Everything a user or CI runs goes through these targets; see README.md.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV    := .venv
+MLWATCH := $(VENV)/bin/mlwatch
+UV_VERSION := 0.13.9
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+
+# docker-compose's settings (POSTGRES_*), if the user made a .env from .env.example.
+ifneq (,$(wildcard .env))
+include .env
+export $(shell sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)=.*/\1/p' .env)
+endif
+export DBT_PROFILES_DIR := $(CURDIR)/profiles
+export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+
+.PHONY: help install demo load metrics show docs dbt-build lint test clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+.tools/bin/uv:
+	python3 -m venv .tools
+	.tools/bin/pip install --quiet uv==$(UV_VERSION)
+
+$(VENV)/.installed: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen
+	@touch $@
+
+install: $(VENV)/.installed ## Create .venv with the locked dependencies (uv)
+
+demo: install ## Load, compute and print the daily metrics on the default warehouse (DuckDB)
+	$(MAKE) --no-print-directory load metrics show
+
+load: install ## Land the TLC months and zones, train the model, land its predictions
+	$(MLWATCH) load
+
+metrics: install ## Compute Evidently metrics for new daily batches and build the marts
+	$(MLWATCH) metrics
+
+show: install ## Print the daily metrics from the marts
+	$(MLWATCH) show
+
+docs: install ## Generate the dbt docs site (static, offline) under target/
+	$(MLWATCH) dbt docs generate --static
+	@echo "open $(CURDIR)/target/static_index.html"
+
+dbt-build: install ## dbt build (all models, seeds and tests) on $$DBT_TARGET
+	$(MLWATCH) dbt build
+
+lint: install ## ruff and sqlfluff
+	$(VENV)/bin/ruff check python tests
+	$(VENV)/bin/ruff format --check python tests
+	$(VENV)/bin/sqlfluff lint models macros
+
+test: lint ## Lint, then pytest (unit + the whole pipeline on DuckDB and Postgres, dbt build included)
+	$(VENV)/bin/pytest
+
+clean: ## Remove the warehouse, trained models and dbt artifacts (not the data)
+	rm -rf warehouse models/trained target logs reports
