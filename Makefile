@@ -52,7 +52,7 @@ dbt-build: install ## dbt build (all models, seeds and tests) on $$DBT_TARGET
 lint: install ## ruff and sqlfluff
 	$(VENV)/bin/ruff check python tests
 	$(VENV)/bin/ruff format --check python tests
-	$(VENV)/bin/sqlfluff lint models macros
+	DUCKDB_PATH=:memory: DBT_TARGET_PATH=$(CURDIR)/target/sqlfluff $(VENV)/bin/sqlfluff lint models
 
 test: lint ## Lint, then pytest (unit + the whole pipeline on DuckDB and Postgres, dbt build included)
 	$(VENV)/bin/pytest

@@ -23,15 +23,16 @@ aggregated as (
         cast(sum(case when passes_input_rules then 1 else 0 end) as bigint) as input_valid_trips,
         cast(sum(case when {{ performance_row }} then 1 else 0 end) as bigint) as performance_trips,
         {%- for rule in all_rules() %}
-        cast(avg(case when passes_{{ rule.name }} then 0 else 1 end) as double precision)
-            as share_failing_{{ rule.name }},
+            {{ repeatable_avg('case when passes_' ~ rule.name ~ ' then 0 else 1 end') }}
+                as share_failing_{{ rule.name }},
         {%- endfor %}
-        cast(avg(case when passes_input_rules then {{ prediction }} end) as double precision) as mean_prediction,
-        cast(avg(case when {{ performance_row }} then abs({{ prediction }} - {{ target }}) end) as double precision)
-            as mae,
-        sqrt(cast(avg(
-            case when {{ performance_row }} then ({{ prediction }} - {{ target }}) * ({{ prediction }} - {{ target }}) end
-        ) as double precision)) as rmse
+        {{ repeatable_avg('case when passes_input_rules then ' ~ prediction ~ ' end') }} as mean_prediction,
+        {{ repeatable_avg(
+            'case when ' ~ performance_row ~ ' then abs(' ~ prediction ~ ' - ' ~ target ~ ') end'
+        ) }} as mae,
+        sqrt({{ repeatable_avg(
+            'case when ' ~ performance_row ~ ' then power(' ~ prediction ~ ' - ' ~ target ~ ', 2) end'
+        ) }}) as rmse
     from trips
     group by split, batch_date, model_version
 

@@ -39,11 +39,14 @@ split as (
         end as split,
         case
             when trips.data_role = 'production' and (
-                {%- for month in production_months %}
-                (trips.pickup_date >= {{ month_start(month) }} and trips.pickup_date < {{ next_month_start(month) }})
-                {%- if not loop.last %} or {% endif %}
-                {%- endfor %}
-            ) then trips.pickup_date
+                    {%- for month in production_months %}
+                        (
+                            trips.pickup_date >= {{ month_start(month) }}
+                            and trips.pickup_date < {{ next_month_start(month) }}
+                        )
+                        {%- if not loop.last %} or {% endif %}
+                    {%- endfor %}
+                ) then trips.pickup_date
         end as batch_date
     from trips
     cross join training_cutoff

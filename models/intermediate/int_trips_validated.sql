@@ -12,20 +12,19 @@ flagged as (
 
     select
         *,
-        cast({{ var('timestamp_column') }} as date) as pickup_date,
         case
             when source_month = '{{ var("reference_month") }}' then 'reference'
             else 'production'
         end as data_role,
         {%- for rule in all_rules() %}
-        {{ rule_condition(rule) }} as passes_{{ rule.name }},
+            {{ rule_condition(rule) }} as passes_{{ rule.name }},
         {%- endfor %}
-        {{ dbt.current_timestamp() }} as validated_at
+        cast({{ var('timestamp_column') }} as date) as pickup_date
     from trips
     where source_month in (
-        '{{ var("reference_month") }}'
-        {%- for month in production_months %}, '{{ month }}'{% endfor %}
-    )
+            '{{ var("reference_month") }}'
+            {%- for month in production_months %}, '{{ month }}'{% endfor %}
+        )
 
 ),
 

@@ -43,7 +43,7 @@ final as (
         coalesce(batch_stats.input_valid_trips, 0) as input_valid_trips,
         coalesce(batch_stats.performance_trips, 0) as performance_trips,
         {%- for rule in rules %}
-        batch_stats.share_failing_{{ rule.name }},
+            batch_stats.share_failing_{{ rule.name }},
         {%- endfor %}
         batch_metrics.monitored_rows,
         batch_metrics.prediction_drift_score,

@@ -22,7 +22,7 @@ from mlwatch.errors import MlwatchError
 from mlwatch.warehouse import Warehouse, WarehouseSettings, connect, ensure_raw_tables
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 
 def _progress() -> Progress:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -20,6 +21,13 @@ class DbtRun:
     args: tuple[str, ...]
     seconds: float
     output: str
+
+
+def failure_summary(output: str, tail: int = 15) -> str:
+    """dbt's error lines (they scroll past among hundreds of PASS lines), then the end of its output."""
+    lines = output.strip().splitlines()
+    errors = [line for line in lines if re.search(r"\b(ERROR|FAIL|Error|Failure)\b", line) and "PASS=" not in line]
+    return "\n".join([*errors[:30], "...", *lines[-tail:]])
 
 
 def dbt_executable() -> str:
@@ -56,6 +64,5 @@ def run_dbt(config: MonitoringConfig, settings: WarehouseSettings, args: list[st
     )
     output = (completed.stdout or "") + (completed.stderr or "")
     if completed.returncode != 0:
-        tail = "\n".join(output.strip().splitlines()[-40:])
-        raise DbtError(f"dbt {' '.join(args)} failed (exit {completed.returncode}):\n{tail}")
+        raise DbtError(f"dbt {' '.join(args)} failed (exit {completed.returncode}):\n{failure_summary(output)}")
     return DbtRun(tuple(args), time.perf_counter() - started, output)

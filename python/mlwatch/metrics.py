@@ -16,9 +16,12 @@ import evidently
 import pandas as pd
 import pyarrow as pa
 from evidently import DataDefinition, Dataset, Report
+from evidently.legacy.calculations.stattests.registry import StatTestNotFoundError, get_registered_stattest
+from evidently.legacy.core import ColumnType
 from evidently.metrics import DriftedColumnsCount, MissingValueCount, RowCount, ValueDrift
 
 from mlwatch.config import MonitoringConfig
+from mlwatch.errors import ConfigError
 from mlwatch.schema import BATCH_METRIC_SCHEMA
 from mlwatch.warehouse import RAW_SCHEMA, Warehouse
 
@@ -73,6 +76,23 @@ def build_report(config: MonitoringConfig) -> Report:
     )
 
 
+def configured_test_names(config: MonitoringConfig) -> dict[str, str]:
+    """Evidently's display name of each configured stat test (as it names its defaults); unknown tests are refused."""
+    names = {}
+    for column in config.drift_columns:
+        method = config.column(column).stat_test
+        if method is None:
+            continue
+        kind = ColumnType.Categorical if column in config.categorical_features else ColumnType.Numerical
+        try:
+            names[column] = get_registered_stattest(method, kind).display_name
+        except StatTestNotFoundError as error:
+            raise ConfigError(f"seeds/monitored_columns.csv: column {column}: {error}") from None
+        except ValueError as error:
+            raise ConfigError(f"seeds/monitored_columns.csv: column {column}: stat test {method!r}: {error}") from None
+    return names
+
+
 def evaluate_batch(current: pd.DataFrame, reference: pd.DataFrame, config: MonitoringConfig) -> list[MetricValue]:
     """Metric values of one batch against the reference; an empty batch yields only its row count of 0."""
     if current.empty:
@@ -83,10 +103,10 @@ def evaluate_batch(current: pd.DataFrame, reference: pd.DataFrame, config: Monit
         Dataset.from_pandas(current[columns], data_definition=definition),
         Dataset.from_pandas(reference[columns], data_definition=definition),
     )
-    return _metric_values(snapshot.dict(), len(columns))
+    return _metric_values(snapshot.dict(), len(columns), configured_test_names(config))
 
 
-def _metric_values(result: dict[str, Any], column_count: int) -> list[MetricValue]:
+def _metric_values(result: dict[str, Any], column_count: int, test_names: dict[str, str]) -> list[MetricValue]:
     failed = {test["metric_config"]["metric_id"] for test in result["tests"] if test["status"] == "FAIL"}
     values: list[MetricValue] = []
     rows = 0.0
@@ -104,7 +124,7 @@ def _metric_values(result: dict[str, Any], column_count: int) -> list[MetricValu
                     "drift_score",
                     config["column"],
                     float(value),
-                    stat_test=config["method"],
+                    stat_test=test_names.get(config["column"], config["method"]),
                     threshold=float(config["threshold"]),
                     drift_detected=metric["id"] in failed,
                 )
@@ -204,6 +224,7 @@ def compute_metrics(
 ) -> MetricsRun:
     """Compute every (model version, batch date) not yet in raw.batch_metrics, or all with full_refresh."""
     started = time.perf_counter()
+    configured_test_names(config)  # refuse an unknown stat test before any work
     versions = [
         row[0]
         for row in warehouse.rows(

@@ -1,0 +1,80 @@
+"""Configuration is read from dbt_project.yml and the seed, and refused before anything runs when wrong."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import PROJECT_DIR
+
+from mlwatch.config import load_config
+from mlwatch.errors import ConfigError
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    shutil.copy(PROJECT_DIR / "dbt_project.yml", tmp_path)
+    shutil.copytree(PROJECT_DIR / "seeds", tmp_path / "seeds")
+    return tmp_path
+
+
+def test_defaults_are_the_course_setup(project: Path) -> None:
+    config = load_config(project, env={})
+    assert config.reference_month == "2021-01"
+    assert config.production_months == ("2021-02",)
+    assert config.training_rows == 30000
+    assert config.features == [
+        "passenger_count",
+        "trip_distance",
+        "fare_amount",
+        "total_amount",
+        "pickup_location_id",
+        "dropoff_location_id",
+    ]
+    assert config.drift_columns == [*config.features, "prediction"]
+    assert [r.name for r in config.input_rules] == ["passenger_count_in_range"]
+    assert config.input_rules[0].min_inclusive is False
+    assert config.overrides == {}
+
+
+def test_months_can_be_overridden_from_the_environment(project: Path) -> None:
+    env = {"MLWATCH_REFERENCE_MONTH": "2022-01", "MLWATCH_PRODUCTION_MONTHS": "2022-02, 2022-03"}
+    config = load_config(project, env=env)
+    assert config.months == ("2022-01", "2022-02", "2022-03")
+    assert config.overrides == {"reference_month": "2022-01", "production_months": ["2022-02", "2022-03"]}
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"MLWATCH_REFERENCE_MONTH": "2021-13"}, "not a month in YYYY-MM form"),
+        ({"MLWATCH_PRODUCTION_MONTHS": "Feb 2021"}, "not a month in YYYY-MM form"),
+        ({"MLWATCH_PRODUCTION_MONTHS": "2021-01"}, "also a production month"),
+        ({"MLWATCH_PRODUCTION_MONTHS": "2021-02,2021-02"}, "repeats a month"),
+    ],
+)
+def test_bad_months_are_refused(project: Path, env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(project, env=env)
+
+
+def test_an_unknown_monitored_column_is_refused(project: Path) -> None:
+    seed = project / "seeds" / "monitored_columns.csv"
+    seed.write_text(seed.read_text() + "tip_percent,numerical_feature,,\n")
+    with pytest.raises(ConfigError, match=r"unknown column\(s\) \['tip_percent'\]"):
+        load_config(project, env={})
+
+
+def test_target_must_agree_with_the_vars(project: Path) -> None:
+    seed = project / "seeds" / "monitored_columns.csv"
+    seed.write_text(seed.read_text().replace("duration_min,target", "duration_min,numerical_feature"))
+    with pytest.raises(ConfigError, match="exactly one target column"):
+        load_config(project, env={})
+
+
+def test_a_rule_on_an_unknown_column_is_refused(project: Path) -> None:
+    dbt_project = project / "dbt_project.yml"
+    dbt_project.write_text(dbt_project.read_text().replace("column: passenger_count", "column: passengers"))
+    with pytest.raises(ConfigError, match="unknown column 'passengers'"):
+        load_config(project, env={})
