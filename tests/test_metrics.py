@@ -88,3 +88,49 @@ def test_a_configured_stat_test_replaces_the_default(config, tmp_path) -> None:
     values = by_key(evaluate_batch(frame(1500, 7, shift=0.5), frame(3000, 8), custom))
     assert values[("drift_score", "trip_distance")].stat_test == "PSI"
     assert values[("drift_score", "trip_distance")].threshold == 0.2
+
+
+def test_column_health_equals_evidentlys_own_metrics(config) -> None:
+    from evidently.metrics import (
+        MaxValue,
+        MeanValue,
+        MinValue,
+        OutListValueCount,
+        OutRangeValueCount,
+        QuantileValue,
+    )
+
+    from mlwatch.metrics import column_health
+
+    reference, current = frame(3000, 9), frame(800, 10, shift=1.0)
+    current.loc[:19, "fare_amount"] = np.nan
+    current.loc[:4, "pickup_location_id"] = 99  # never seen in the reference
+    numerical = [*config.numerical_features, "duration_min", "prediction"]
+    evidently_metrics = []
+    for column in numerical:
+        evidently_metrics += [
+            MinValue(column=column),
+            MaxValue(column=column),
+            MeanValue(column=column),
+            *(QuantileValue(column=column, quantile=q) for q in (0.05, 0.25, 0.5, 0.75, 0.95)),
+            OutRangeValueCount(column=column, left=reference[column].min(), right=reference[column].max()),
+        ]
+    for column in config.categorical_features:
+        evidently_metrics.append(OutListValueCount(column=column, values=sorted(set(reference[column]))))
+    definition = DataDefinition(numerical_columns=numerical, categorical_columns=config.categorical_features)
+    result = Report(evidently_metrics).run(Dataset.from_pandas(current, data_definition=definition), None).dict()
+    expected = {}
+    names = {"MinValue": "min", "MaxValue": "max", "MeanValue": "mean"}
+    for metric in result["metrics"]:
+        kind, column, value = metric["config"]["type"].rsplit(":", 1)[-1], metric["config"]["column"], metric["value"]
+        if kind in names:
+            expected[(names[kind], column)] = value
+        elif kind == "QuantileValue":
+            expected[(f"p{round(metric['config']['quantile'] * 100):02d}", column)] = value
+        else:
+            prefix = "out_of_range" if kind == "OutRangeValueCount" else "new_category"
+            expected[(f"{prefix}_count", column)] = value["count"]
+            expected[(f"{prefix}_share", column)] = value["share"]
+    got = {(v.metric_name, v.column_name): v.metric_value for v in column_health(current, reference, config)}
+    assert got == pytest.approx(expected, abs=1e-12)
+    assert got[("new_category_count", "pickup_location_id")] == 5

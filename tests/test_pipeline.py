@@ -191,7 +191,11 @@ def test_duckdb_and_postgres_agree(built_duckdb: Pipeline, built_postgres: Pipel
         pg.drop(columns=["metric_value", "threshold", "drift_detected"]),
     )
     np.testing.assert_allclose(duck.metric_value, pg.metric_value, rtol=0, atol=1e-9)
-    assert list(duck.drift_detected.astype(object)) == list(pg.drift_detected.astype(object))
+
+    def verdicts(frame: pd.DataFrame) -> list[bool | None]:
+        return [None if pd.isna(v) else bool(v) for v in frame.drift_detected]
+
+    assert verdicts(duck) == verdicts(pg)
 
     mart = "select * from marts.daily_model_monitoring order by batch_date"
     duck_mart, pg_mart = built_duckdb.query(mart), built_postgres.query(mart)

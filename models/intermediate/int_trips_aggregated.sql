@@ -1,9 +1,10 @@
 {#- Volume, rule failures and performance per side of the comparison: one row per production batch
     date and model version, plus one row per model version for the reference (batch_date null).
-    Performance uses only rows that pass every rule and have a prediction, on both sides. -#}
+    Performance uses only rows that pass every rule and have a prediction, on both sides; labels
+    that arrive later are counted as soon as they are loaded, since this table is rebuilt every run. -#}
 {%- set target = var('target_column') -%}
 {%- set prediction = var('prediction_column') -%}
-{%- set performance_row = 'passes_input_rules and passes_target_rules and ' ~ prediction ~ ' is not null' -%}
+{%- set error = prediction ~ ' - ' ~ target -%}
 
 with
 
@@ -13,28 +14,53 @@ trips as (
 
 ),
 
-aggregated as (
+label_means as (
 
     select
         split,
         batch_date,
         model_version,
+        {{ repeatable('avg', target) }} as mean_target
+    from trips
+    where is_performance_row
+    group by split, batch_date, model_version
+
+),
+
+aggregated as (
+
+    select
+        trips.split,
+        trips.batch_date,
+        trips.model_version,
         count(*) as trips,
-        cast(sum(case when passes_input_rules then 1 else 0 end) as bigint) as input_valid_trips,
-        cast(sum(case when {{ performance_row }} then 1 else 0 end) as bigint) as performance_trips,
+        count(distinct trips.pickup_date) as pickup_days,
+        cast(sum(case when trips.passes_input_rules then 1 else 0 end) as bigint) as input_valid_trips,
+        cast(sum(case when trips.is_performance_row then 1 else 0 end) as bigint) as performance_trips,
         {%- for rule in all_rules() %}
-            {{ repeatable_avg('case when passes_' ~ rule.name ~ ' then 0 else 1 end') }}
+            {{ repeatable('avg', 'case when trips.passes_' ~ rule.name ~ ' then 0 else 1 end') }}
                 as share_failing_{{ rule.name }},
         {%- endfor %}
-        {{ repeatable_avg('case when passes_input_rules then ' ~ prediction ~ ' end') }} as mean_prediction,
-        {{ repeatable_avg(
-            'case when ' ~ performance_row ~ ' then abs(' ~ prediction ~ ' - ' ~ target ~ ') end'
-        ) }} as mae,
-        sqrt({{ repeatable_avg(
-            'case when ' ~ performance_row ~ ' then power(' ~ prediction ~ ' - ' ~ target ~ ', 2) end'
-        ) }}) as rmse
+        {{ repeatable('avg', 'case when trips.passes_input_rules then trips.' ~ prediction ~ ' end') }}
+            as mean_prediction,
+        {{ repeatable('avg', 'case when trips.is_performance_row then abs(' ~ error ~ ') end') }} as mae,
+        sqrt({{ repeatable('avg', 'case when trips.is_performance_row then power(' ~ error ~ ', 2) end') }}) as rmse,
+        {{ repeatable('avg', 'case when trips.is_performance_row then ' ~ error ~ ' end') }} as mean_error,
+        {{ repeatable(
+            'avg', 'case when trips.is_performance_row and trips.' ~ target ~ ' > 1 then abs(' ~ error
+            ~ ') / trips.' ~ target ~ ' end'
+        ) }} as mape,
+        1 - {{ repeatable('sum', 'case when trips.is_performance_row then power(' ~ error ~ ', 2) end') }}
+        / nullif({{ repeatable(
+            'sum', 'case when trips.is_performance_row then power(trips.' ~ target ~ ' - label_means.mean_target, 2) end'
+        ) }}, 0) as r2
     from trips
-    group by split, batch_date, model_version
+    left join label_means
+        on
+            trips.split = label_means.split
+            and trips.model_version = label_means.model_version
+            and trips.batch_date is not distinct from label_means.batch_date
+    group by trips.split, trips.batch_date, trips.model_version
 
 ),
 

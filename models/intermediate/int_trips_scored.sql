@@ -13,6 +13,7 @@ trips as (
 model_versions as (
 
     select model_version from {{ ref('stg_model__model_versions') }}
+    where reference_month = '{{ var("reference_month") }}'
 
 ),
 
@@ -27,7 +28,12 @@ final as (
     select
         trips.*,
         model_versions.model_version,
-        predictions.prediction
+        predictions.{{ var('prediction_column') }},
+        -- the rows behind performance metrics: every rule holds, and there are a prediction and a label
+        trips.passes_input_rules
+        and trips.passes_target_rules
+        and predictions.{{ var('prediction_column') }} is not null
+        and trips.{{ var('target_column') }} is not null as is_performance_row
     from trips
     cross join model_versions
     left join predictions

@@ -1,4 +1,5 @@
 {%- set rules = all_rules() -%}
+{%- set performance = ['mae', 'rmse', 'mean_error', 'mape', 'r2'] -%}
 
 with
 
@@ -11,6 +12,7 @@ batch_dates as (
 model_versions as (
 
     select model_version from {{ ref('stg_model__model_versions') }}
+    where reference_month = '{{ var("reference_month") }}'
 
 ),
 
@@ -34,6 +36,27 @@ batch_metrics as (
 
 ),
 
+segment_disparities as (
+
+    select
+        batch_date,
+        model_version,
+        max(case when segment_type = 'borough' then mae_disparity end) as borough_mae_disparity,
+        max(case when segment_type = 'time_of_day' then mae_disparity end) as time_of_day_mae_disparity
+    from (
+        select
+            batch_date,
+            model_version,
+            segment_type,
+            max(mae) / nullif(min(mae), 0) as mae_disparity
+        from {{ ref('int_segments_aggregated') }}
+        where split = 'production' and performance_trips >= {{ var('min_segment_trips') }}
+        group by batch_date, model_version, segment_type
+    ) as per_segment_type
+    group by batch_date, model_version
+
+),
+
 final as (
 
     select
@@ -42,6 +65,11 @@ final as (
         coalesce(batch_stats.trips, 0) as trips,
         coalesce(batch_stats.input_valid_trips, 0) as input_valid_trips,
         coalesce(batch_stats.performance_trips, 0) as performance_trips,
+        cast(reference_stats.input_valid_trips as double precision)
+        / nullif(reference_stats.pickup_days, 0) as reference_daily_trips,
+        coalesce(batch_stats.input_valid_trips, 0)
+        / nullif(cast(reference_stats.input_valid_trips as double precision) / reference_stats.pickup_days, 0)
+            as volume_ratio_to_reference,
         {%- for rule in rules %}
             batch_stats.share_failing_{{ rule.name }},
         {%- endfor %}
@@ -55,10 +83,13 @@ final as (
         batch_metrics.dataset_drift,
         batch_metrics.missing_values_share,
         batch_stats.mean_prediction,
-        batch_stats.mae,
-        batch_stats.rmse,
-        reference_stats.mae as reference_mae,
-        reference_stats.rmse as reference_rmse,
+        {%- for measure in performance %}
+            batch_stats.{{ measure }},
+            reference_stats.{{ measure }} as reference_{{ measure }},
+        {%- endfor %}
+        batch_stats.mae / nullif(reference_stats.mae, 0) as mae_ratio_to_reference,
+        segment_disparities.borough_mae_disparity,
+        segment_disparities.time_of_day_mae_disparity,
         batch_metrics.batch_date is not null as metrics_computed,
         coalesce(batch_stats.input_valid_trips, 0) = 0 as is_empty_batch,
         batch_metrics.evidently_version,
@@ -75,6 +106,10 @@ final as (
         on
             batch_dates.batch_date = batch_metrics.batch_date
             and model_versions.model_version = batch_metrics.model_version
+    left join segment_disparities
+        on
+            batch_dates.batch_date = segment_disparities.batch_date
+            and model_versions.model_version = segment_disparities.model_version
 
 )
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -16,7 +18,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from mlwatch import load as loader
-from mlwatch.config import MonitoringConfig, load_config
+from mlwatch import runlog
+from mlwatch.batches import MetricsRun
+from mlwatch.config import MonitoringConfig, check_metrics_engine, load_config
 from mlwatch.dbt import run_dbt
 from mlwatch.errors import MlwatchError
 from mlwatch.warehouse import Warehouse, WarehouseSettings, connect, ensure_raw_tables
@@ -46,6 +50,28 @@ def _step(name: str) -> Iterator[tuple[MonitoringConfig, WarehouseSettings]]:
     except MlwatchError as error:
         console.print(f"[bold red]✗ {name} failed:[/] {error}")
         raise typer.Exit(1) from None
+
+
+@dataclass
+class StepRun:
+    rows: int = 0
+
+
+@contextmanager
+def _logged_step(name: str) -> Iterator[tuple[MonitoringConfig, WarehouseSettings, StepRun]]:
+    """A step that writes: recorded in raw.pipeline_runs as running, then as success or failed."""
+    with _step(name) as (config, settings):
+        run_id = runlog.record_start(settings, name)
+        step = StepRun()
+        try:
+            yield config, settings, step
+        except BaseException as error:
+            # The log is best effort here: the warehouse itself may be what failed, and the
+            # original error is the one the user must see.
+            with suppress(Exception):
+                runlog.record_end(settings, run_id, step.rows, error=f"{type(error).__name__}: {error}")
+            raise
+        runlog.record_end(settings, run_id, step.rows)
 
 
 @contextmanager
@@ -80,7 +106,7 @@ def load_command(
 ) -> None:
     """Land the configured TLC months and zones, train the baseline model, and land its predictions."""
     started = time.perf_counter()
-    with _step("load") as (config, settings):
+    with _logged_step("load") as (config, settings, step):
         console.print(
             f"load → {settings.describe()} (reference {config.reference_month}, "
             f"production {', '.join(config.production_months)})"
@@ -98,6 +124,7 @@ def load_command(
                     tick = _ticker(progress, f"trips {path.name}", pq.ParquetFile(path).metadata.num_rows)
                     loaded = loader.load_trip_file(warehouse, path, month, tick)
                     trips += loaded.rows
+                    step.rows += loaded.rows
                     note = (
                         f" (ignored unknown columns {list(loaded.ignored_columns)})" if loaded.ignored_columns else ""
                     )
@@ -112,8 +139,8 @@ def load_command(
             trained = trainer.fit(train, validation, config)
             model_path = trainer.save(trained, config.project_dir / "models" / "trained")
             trainer.register(warehouse, trained.metadata)
-            with _progress() as progress:
-                scored = trainer.score(warehouse, trained, config)
+            scored = trainer.score(warehouse, trained, config)
+            step.rows += scored
         meta = trained.metadata
         console.print(
             f"  model {meta.model_version} → {model_path.relative_to(config.project_dir)}: "
@@ -127,31 +154,50 @@ def load_command(
     )
 
 
+def _compute_metrics(
+    engine: str, config: MonitoringConfig, settings: WarehouseSettings, full_refresh: bool
+) -> MetricsRun:
+    """Run one engine on the pending days; the warehouse engine opens its own connections around dbt."""
+    with _progress() as progress:
+        task = progress.add_task("daily batches", total=None)
+
+        def on_start(total: int) -> None:
+            progress.update(task, total=total)
+
+        def on_day(day: dt.date) -> None:
+            progress.update(task, advance=1, description=f"daily batches ({day})")
+
+        if engine == "warehouse":
+            from mlwatch import warehouse_engine
+
+            return warehouse_engine.compute_metrics(config, settings, full_refresh, on_start, on_day)
+        from mlwatch.metrics import compute_metrics  # Evidently takes seconds to import; only this engine needs it
+
+        with _warehouse(settings) as warehouse:
+            ensure_raw_tables(warehouse)
+            return compute_metrics(warehouse, config, full_refresh, on_start, on_day)
+
+
 @app.command("metrics")
 def metrics_command(
     full_refresh: Annotated[
         bool, typer.Option("--full-refresh", help="Recompute every day, not only new ones.")
     ] = False,
+    engine: Annotated[
+        str | None,
+        typer.Option(help="evidently or warehouse (SQL); default: the metrics_engine var of dbt_project.yml."),
+    ] = None,
 ) -> None:
     """Compute Evidently metrics for every daily batch not yet computed, then build the marts."""
     started = time.perf_counter()
-    with _step("metrics") as (config, settings):
-        console.print(f"metrics → {settings.describe()}")
+    with _logged_step("metrics") as (config, settings, step):
+        engine = check_metrics_engine(engine or config.metrics_engine)
+        console.print(f"metrics ({engine} engine) → {settings.describe()}")
         _dbt(config, settings, "build", "--selector", "metric_inputs")
-        from mlwatch.metrics import compute_metrics  # Evidently takes seconds to import; only this step needs it
-
-        with _warehouse(settings) as warehouse, _progress() as progress:
-            ensure_raw_tables(warehouse)
-            task = progress.add_task("daily batches", total=None)
-            run = compute_metrics(
-                warehouse,
-                config,
-                full_refresh=full_refresh,
-                on_start=lambda total: progress.update(task, total=total),
-                on_day=lambda day: progress.update(task, advance=1, description=f"daily batches ({day})"),
-            )
+        run = _compute_metrics(engine, config, settings, full_refresh)
+        step.rows = run.rows_written
         console.print(
-            f"  evidently: {run.days_computed} day(s) for {run.model_versions} model version(s), "
+            f"  {engine}: {run.days_computed} day(s) for {run.model_versions} model version(s), "
             f"{run.rows_written:,} metric rows, {run.seconds:.1f} s"
         )
         _dbt(config, settings, "build", "--selector", "serving")
@@ -191,12 +237,55 @@ def _fmt(value: float | None, digits: int) -> str:
     return "-" if value is None or value != value else f"{value:.{digits}f}"
 
 
+@app.command("dashboard")
+def dashboard_command(
+    output: Annotated[Path, typer.Option(help="The HTML file to write.")] = Path("reports/dashboard.html"),
+) -> None:
+    """Render the Grafana dashboard's panels from the marts into one self-contained HTML file."""
+    from mlwatch import dashboard  # plotly takes a second to import; only this command needs it
+
+    with _step("dashboard") as (config, settings), _warehouse(settings) as warehouse:
+        page = dashboard.build(dashboard.load_dashboard(config.project_dir), warehouse.query, settings.describe())
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(page, encoding="utf-8")
+    console.print(f"[green]✓ dashboard[/]: {settings.describe()} → {output}")
+    typer.echo(output.resolve())
+
+
+@app.command("grant-readonly")
+def grant_readonly_command() -> None:
+    """Create or update the read-only Postgres role (MLWATCH_READONLY_USER) that can only SELECT the marts."""
+    from mlwatch.serving import ReadonlyRole, grant_readonly
+
+    role = ReadonlyRole.from_env()
+    with _step("grant-readonly") as (config, settings):
+        grant_readonly(settings, role, config.project_dir)
+    console.print(f"[green]✓ grant-readonly[/]: {role.name} can read the marts schema of {settings.describe()}")
+
+
 @app.command("dbt", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}, add_help_option=False)
 def dbt_command(ctx: typer.Context) -> None:
     """Run any dbt command on the configured target, e.g. `mlwatch dbt docs generate`."""
     with _step("dbt") as (config, settings):
         run = run_dbt(config, settings, list(ctx.args), capture=False)
     console.print(f"dbt {' '.join(ctx.args)}: {run.seconds:.1f} s")
+
+
+@app.command("report")
+def report_command(
+    date: Annotated[str, typer.Option("--date", help="The production day to report, YYYY-MM-DD.")],
+    output_dir: Annotated[Path, typer.Option(help="Where to write the HTML files.")] = Path("reports"),
+) -> None:
+    """Write Evidently's HTML report and test results of one production day against the reference."""
+    from mlwatch import report  # it imports Evidently (seconds) only once the date is known to be good
+
+    with _step("report") as (config, settings):
+        day = report.parse_day(date, config)
+        with _warehouse(settings) as warehouse, console.status(f"evidently report {day}"):
+            paths = report.write_reports(warehouse, config, day, output_dir)
+    console.print(f"[green]✓ report[/]: {day} → {output_dir}")
+    for path in paths:
+        typer.echo(path.resolve())
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ import yaml
 from mlwatch.errors import ConfigError
 
 ROLES = ("numerical_feature", "categorical_feature", "target", "prediction")
+METRICS_ENGINES = ("evidently", "warehouse")
 MONTH_PATTERN = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 
@@ -54,6 +55,7 @@ class MonitoringConfig:
     target_rules: tuple[Rule, ...]
     columns: tuple[MonitoredColumn, ...]
     overrides: dict[str, Any] = field(default_factory=dict)
+    metrics_engine: str = "evidently"
 
     @property
     def months(self) -> tuple[str, ...]:
@@ -182,9 +184,16 @@ def load_config(project_dir: Path | None = None, env: dict[str, str] | None = No
         target_rules=tuple(_rule(r, "target") for r in variables.get("target_rules") or []),
         columns=_read_columns(project_dir / "seeds" / "monitored_columns.csv"),
         overrides=overrides,
+        metrics_engine=check_metrics_engine(str(variables.get("metrics_engine", "evidently"))),
     )
     _validate_columns(config)
     return config
+
+
+def check_metrics_engine(engine: str) -> str:
+    if engine not in METRICS_ENGINES:
+        raise ConfigError(f"metrics engine {engine!r}: expected one of {', '.join(METRICS_ENGINES)}")
+    return engine
 
 
 def _validate_columns(config: MonitoringConfig) -> None:

@@ -23,3 +23,7 @@ class WarehouseError(MlwatchError):
 
 class DbtError(MlwatchError):
     """A dbt command failed; the message carries the end of its output."""
+
+
+class UsageError(MlwatchError, ValueError):
+    """A command-line argument is unusable, e.g. a --date that is no production day."""

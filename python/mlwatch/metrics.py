@@ -18,8 +18,14 @@ import pyarrow as pa
 from evidently import DataDefinition, Dataset, Report
 from evidently.legacy.calculations.stattests.registry import StatTestNotFoundError, get_registered_stattest
 from evidently.legacy.core import ColumnType
-from evidently.metrics import DriftedColumnsCount, MissingValueCount, RowCount, ValueDrift
+from evidently.metrics import (
+    DriftedColumnsCount,
+    MissingValueCount,
+    RowCount,
+    ValueDrift,
+)
 
+from mlwatch.batches import MetricsRun, model_versions, pending_days
 from mlwatch.config import MonitoringConfig
 from mlwatch.errors import ConfigError
 from mlwatch.schema import BATCH_METRIC_SCHEMA
@@ -28,6 +34,7 @@ from mlwatch.warehouse import RAW_SCHEMA, Warehouse
 ENGINE = "evidently"
 SCORED_TABLE = "intermediate.int_trips_scored"
 DATASET = ""  # column_name of dataset-level metrics
+QUANTILES = {0.05: "p05", 0.25: "p25", 0.5: "p50", 0.75: "p75", 0.95: "p95"}
 
 
 @dataclass(frozen=True)
@@ -38,14 +45,6 @@ class MetricValue:
     stat_test: str | None = None
     threshold: float | None = None
     drift_detected: bool | None = None
-
-
-@dataclass(frozen=True)
-class MetricsRun:
-    model_versions: int
-    days_computed: int
-    rows_written: int
-    seconds: float
 
 
 def data_definition(config: MonitoringConfig) -> DataDefinition:
@@ -76,6 +75,43 @@ def build_report(config: MonitoringConfig) -> Report:
     )
 
 
+def numerical_columns(config: MonitoringConfig) -> list[str]:
+    return [*config.numerical_features, config.target_column, config.prediction_column]
+
+
+def column_health(current: pd.DataFrame, reference: pd.DataFrame, config: MonitoringConfig) -> list[MetricValue]:
+    """Per-column data health of a batch: statistics, and values the reference never had.
+
+    These are the pandas calls behind Evidently's MinValue, MaxValue, MeanValue, QuantileValue,
+    OutRangeValueCount and OutListValueCount (tests/test_metrics.py holds them equal). Evidently renders a
+    plotly widget for every one of them, which is 90% of its time and useless here, so they are called directly.
+    """
+    values = []
+    for column in numerical_columns(config):
+        data, known = current[column], reference[column].dropna()
+        values += [
+            MetricValue("min", column, float(data.min())),
+            MetricValue("max", column, float(data.max())),
+            MetricValue("mean", column, float(data.mean())),
+            *(MetricValue(name, column, float(data.quantile(q))) for q, name in QUANTILES.items()),
+        ]
+        if not known.empty:
+            outside = int(data.count() - data.between(known.min(), known.max()).sum())
+            values += _count_and_share("out_of_range", column, outside, data.count())
+    for column in config.categorical_features:
+        data = current[column]
+        new = int(data.count() - data.value_counts().reindex(reference[column].dropna().unique(), fill_value=0).sum())
+        values += _count_and_share("new_category", column, new, data.count())
+    return values
+
+
+def _count_and_share(prefix: str, column: str, count: int, total: int) -> list[MetricValue]:
+    return [
+        MetricValue(f"{prefix}_count", column, float(count)),
+        MetricValue(f"{prefix}_share", column, count / total if total else float("nan")),
+    ]
+
+
 def configured_test_names(config: MonitoringConfig) -> dict[str, str]:
     """Evidently's display name of each configured stat test (as it names its defaults); unknown tests are refused."""
     names = {}
@@ -103,7 +139,10 @@ def evaluate_batch(current: pd.DataFrame, reference: pd.DataFrame, config: Monit
         Dataset.from_pandas(current[columns], data_definition=definition),
         Dataset.from_pandas(reference[columns], data_definition=definition),
     )
-    return _metric_values(snapshot.dict(), len(columns), configured_test_names(config))
+    return [
+        *_metric_values(snapshot.dict(), len(columns), configured_test_names(config)),
+        *column_health(current, reference, config),
+    ]
 
 
 def _metric_values(result: dict[str, Any], column_count: int, test_names: dict[str, str]) -> list[MetricValue]:
@@ -196,25 +235,6 @@ def _write_day(warehouse: Warehouse, day: dt.date, version: str, values: list[Me
     return len(rows)
 
 
-def pending_days(warehouse: Warehouse, version: str, full_refresh: bool) -> list[dt.date]:
-    days = [row[0] for row in warehouse.rows("select batch_date from intermediate.int_batch_dates_spined order by 1")]
-    if full_refresh:
-        # Each day is replaced atomically when recomputed; only days no longer configured go now.
-        warehouse.execute(
-            f"delete from {RAW_SCHEMA}.batch_metrics where model_version = ? "
-            "and batch_date not in (select batch_date from intermediate.int_batch_dates_spined)",
-            [version],
-        )
-        return days
-    done = {
-        row[0]
-        for row in warehouse.rows(
-            f"select distinct batch_date from {RAW_SCHEMA}.batch_metrics where model_version = ?", [version]
-        )
-    }
-    return [day for day in days if day not in done]
-
-
 def compute_metrics(
     warehouse: Warehouse,
     config: MonitoringConfig,
@@ -225,13 +245,7 @@ def compute_metrics(
     """Compute every (model version, batch date) not yet in raw.batch_metrics, or all with full_refresh."""
     started = time.perf_counter()
     configured_test_names(config)  # refuse an unknown stat test before any work
-    versions = [
-        row[0]
-        for row in warehouse.rows(
-            "select model_version from staging.stg_model__model_versions where reference_month = ? order by trained_at",
-            [config.reference_month],
-        )
-    ]
+    versions = model_versions(warehouse, config)
     plan = {version: pending_days(warehouse, version, full_refresh) for version in versions}
     if on_start:
         on_start(sum(len(days) for days in plan.values()))

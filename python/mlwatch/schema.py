@@ -94,6 +94,36 @@ BATCH_METRIC_SCHEMA = pa.schema(
     ]
 )
 
+PIPELINE_RUN_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("step", pa.string()),
+        ("started_at", pa.timestamp("us")),
+        ("finished_at", pa.timestamp("us")),
+        ("status", pa.string()),
+        ("rows_written", pa.int64()),
+        ("error", pa.string()),
+    ]
+)
+
+# One row per (model version, drift column, batch size): where the column's drift test rings on 1% of
+# days drawn from the reference (python/mlwatch/calibration.py).
+DRIFT_CALIBRATION_SCHEMA = pa.schema(
+    [
+        ("model_version", pa.string()),
+        ("column_name", pa.string()),
+        ("batch_size", pa.int64()),
+        ("stat_test", pa.string()),
+        ("default_threshold", pa.float64()),
+        ("calibrated_threshold", pa.float64()),
+        ("quantile", pa.float64()),
+        ("draws", pa.int64()),
+        ("false_alarm_rate_default", pa.float64()),
+        ("seed", pa.int64()),
+        ("computed_at", pa.timestamp("us")),
+    ]
+)
+
 # The trip columns as models/staging/stg_tlc__green_trips.sql names them (the integration test checks it).
 TRIP_COLUMNS = (
     "trip_id",
@@ -130,12 +160,6 @@ RAW_TABLES: dict[str, pa.Schema] = {
     "model_versions": MODEL_VERSION_SCHEMA,
     "predictions": PREDICTION_SCHEMA,
     "batch_metrics": BATCH_METRIC_SCHEMA,
-}
-
-RAW_KEYS: dict[str, tuple[str, ...]] = {
-    "green_trips": ("trip_id",),
-    "taxi_zones": ("locationid",),
-    "model_versions": ("model_version",),
-    "predictions": ("trip_id", "model_version"),
-    "batch_metrics": ("batch_date", "model_version", "metric_name", "column_name"),
+    "pipeline_runs": PIPELINE_RUN_SCHEMA,
+    "drift_calibration": DRIFT_CALIBRATION_SCHEMA,
 }

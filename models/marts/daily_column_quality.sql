@@ -1,0 +1,48 @@
+{%- set measures = [
+    'min', 'max', 'mean', 'p05', 'p25', 'p50', 'p75', 'p95',
+    'missing_count', 'missing_share',
+    'out_of_range_count', 'out_of_range_share',
+    'new_category_count', 'new_category_share'
+] -%}
+
+with
+
+metrics as (
+
+    select * from {{ ref('stg_monitoring__batch_metrics') }}
+    where column_name <> ''
+
+),
+
+monitored_columns as (
+
+    select * from {{ ref('monitored_columns') }}
+
+),
+
+pivoted as (
+
+    select
+        batch_date,
+        model_version,
+        column_name,
+        {%- for measure in measures %}
+            max(case when metric_name = '{{ measure }}' then metric_value end) as {{ measure }}
+            {{- ',' if not loop.last }}
+        {%- endfor %}
+    from metrics
+    group by batch_date, model_version, column_name
+
+),
+
+final as (
+
+    select
+        pivoted.*,
+        monitored_columns.role as column_role
+    from pivoted
+    left join monitored_columns on pivoted.column_name = monitored_columns.column_name
+
+)
+
+select * from final
