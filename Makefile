@@ -15,10 +15,10 @@ endif
 export DBT_PROFILES_DIR := $(CURDIR)/profiles
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: help install demo load metrics show docs dbt-build lint test clean
+.PHONY: help install demo load metrics show dashboard grant-readonly docs dbt-build lint test clean
 
 help: ## List the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 .tools/bin/uv:
 	python3 -m venv .tools
@@ -41,6 +41,12 @@ metrics: install ## Compute Evidently metrics for new daily batches and build th
 
 show: install ## Print the daily metrics from the marts
 	$(MLWATCH) show
+
+dashboard: install ## Render the Grafana dashboard's panels into reports/dashboard.html (no Grafana needed)
+	$(MLWATCH) dashboard --output reports/dashboard.html
+
+grant-readonly: install ## Postgres: let MLWATCH_READONLY_USER (Grafana, BI tools) SELECT the marts, nothing else
+	$(MLWATCH) grant-readonly
 
 docs: install ## Generate the dbt docs site (static, offline) under target/
 	$(MLWATCH) dbt docs generate --static
