@@ -19,6 +19,11 @@ pivoted as (
         max(case when metric_name = 'drifted_columns_count' then metric_value end) as drifted_columns_count,
         max(case when metric_name = 'drifted_columns_share' then metric_value end) as drifted_columns_share,
         bool_or(case when metric_name = 'dataset_drift' then drift_detected end) as dataset_drift,
+        max(case when metric_name = 'drifted_columns_count_calibrated' then metric_value end)
+            as drifted_columns_count_calibrated,
+        max(case when metric_name = 'drifted_columns_share_calibrated' then metric_value end)
+            as drifted_columns_share_calibrated,
+        bool_or(case when metric_name = 'dataset_drift_calibrated' then drift_detected end) as dataset_drift_calibrated,
         max(case when metric_name = 'drift_score' and column_name = '{{ prediction }}' then metric_value end)
             as prediction_drift_score,
         max(case when metric_name = 'drift_score' and column_name = '{{ prediction }}' then threshold end)
@@ -27,6 +32,11 @@ pivoted as (
             as prediction_stat_test,
         bool_or(case when metric_name = 'drift_score' and column_name = '{{ prediction }}' then drift_detected end)
             as prediction_drift_detected,
+        max(case when metric_name = 'drift_score' and column_name = '{{ prediction }}' then calibrated_threshold end)
+            as prediction_calibrated_threshold,
+        bool_or(
+            case when metric_name = 'drift_score' and column_name = '{{ prediction }}' then calibrated_drift_detected end
+        ) as prediction_drift_detected_calibrated,
         max(evidently_version) as evidently_version,
         max(computed_at) as computed_at
     from metrics

@@ -23,6 +23,8 @@ pivoted as (
         max(case when metric_name = 'drift_score' then stat_test end) as stat_test,
         max(case when metric_name = 'drift_score' then threshold end) as drift_threshold,
         bool_or(case when metric_name = 'drift_score' then drift_detected end) as drift_detected,
+        max(case when metric_name = 'drift_score' then calibrated_threshold end) as calibrated_threshold,
+        bool_or(case when metric_name = 'drift_score' then calibrated_drift_detected end) as calibrated_drift_detected,
         max(case when metric_name = 'missing_count' then metric_value end) as missing_count,
         max(case when metric_name = 'missing_share' then metric_value end) as missing_share
     from metrics
@@ -41,6 +43,8 @@ final as (
         pivoted.stat_test,
         pivoted.drift_threshold,
         pivoted.drift_detected,
+        pivoted.calibrated_threshold,
+        pivoted.calibrated_drift_detected,
         pivoted.missing_count,
         pivoted.missing_share
     from pivoted

@@ -81,6 +81,11 @@ final as (
         batch_metrics.drifted_columns_count,
         batch_metrics.drifted_columns_share,
         batch_metrics.dataset_drift,
+        batch_metrics.prediction_calibrated_threshold,
+        batch_metrics.prediction_drift_detected_calibrated,
+        batch_metrics.drifted_columns_count_calibrated,
+        batch_metrics.drifted_columns_share_calibrated,
+        batch_metrics.dataset_drift_calibrated,
         batch_metrics.missing_values_share,
         batch_stats.mean_prediction,
         {%- for measure in performance %}

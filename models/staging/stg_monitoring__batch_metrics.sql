@@ -17,6 +17,8 @@ renamed as (
         stat_test,
         threshold,
         drift_detected,
+        calibrated_threshold,
+        calibrated_drift_detected,
         engine,
         evidently_version,
         computed_at,

@@ -26,6 +26,7 @@ from evidently.metrics import (
 )
 
 from mlwatch.batches import MetricsRun, model_versions, pending_days
+from mlwatch.calibration import ensure_calibration, with_calibrated_verdicts
 from mlwatch.config import MonitoringConfig
 from mlwatch.errors import ConfigError
 from mlwatch.schema import BATCH_METRIC_SCHEMA
@@ -197,7 +198,7 @@ def _metric_values(result: dict[str, Any], column_count: int, test_names: dict[s
     return values
 
 
-def _read_side(
+def read_side(
     warehouse: Warehouse, config: MonitoringConfig, version: str, where: str, params: list[Any]
 ) -> pd.DataFrame:
     columns = ", ".join(config.monitored_columns)
@@ -213,9 +214,9 @@ def _read_side(
     return frame
 
 
-def _write_day(warehouse: Warehouse, day: dt.date, version: str, values: list[MetricValue], seconds: float) -> int:
+def _day_rows(day: dt.date, version: str, values: list[MetricValue], seconds: float) -> list[dict[str, Any]]:
     computed_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    rows = [
+    return [
         {
             "batch_date": day,
             "model_version": version,
@@ -227,6 +228,10 @@ def _write_day(warehouse: Warehouse, day: dt.date, version: str, values: list[Me
         }
         for value in values
     ]
+
+
+def write_day(warehouse: Warehouse, day: dt.date, version: str, rows: list[dict[str, Any]]) -> int:
+    """Replace the day's metrics of the version in one transaction (no partial day, no duplicates)."""
     with warehouse.transaction():
         warehouse.execute(
             f"delete from {RAW_SCHEMA}.batch_metrics where batch_date = ? and model_version = ?", [day, version]
@@ -253,15 +258,20 @@ def compute_metrics(
     for version, days in plan.items():
         if not days:
             continue
-        reference = _read_side(warehouse, config, version, "split = 'reference'", [])
-        current = _read_side(
+        reference = read_side(warehouse, config, version, "split = 'reference'", [])
+        current = read_side(
             warehouse, config, version, "split = 'production' and batch_date between ? and ?", [days[0], days[-1]]
         )
         batches = dict(tuple(current.groupby("batch_date")))
+        calibration = ensure_calibration(warehouse, config, version, reference, [len(b) for b in batches.values()])
         for day in days:
             day_started = time.perf_counter()
-            values = evaluate_batch(batches.get(day, current.iloc[0:0]), reference, config)
-            rows_written += _write_day(warehouse, day, version, values, time.perf_counter() - day_started)
+            batch = batches.get(day, current.iloc[0:0])
+            values = evaluate_batch(batch, reference, config)
+            rows = _day_rows(day, version, values, time.perf_counter() - day_started)
+            rows_written += write_day(
+                warehouse, day, version, with_calibrated_verdicts(rows, calibration, len(batch), config)
+            )
             days_computed += 1
             if on_day:
                 on_day(day)

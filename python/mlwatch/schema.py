@@ -43,6 +43,9 @@ LINEAGE_SCHEMA = pa.schema(
 
 RAW_TRIPS_SCHEMA = pa.schema([*LINEAGE_SCHEMA, *GREEN_TRIP_SCHEMA])
 
+# Rows the loader quarantines (python/mlwatch/load.py REJECT_REASONS): the trip as landed, plus why.
+REJECTED_TRIPS_SCHEMA = pa.schema([*RAW_TRIPS_SCHEMA, ("reject_reason", pa.string())])
+
 ZONE_SCHEMA = pa.schema(
     [
         ("locationid", pa.int64()),
@@ -87,6 +90,8 @@ BATCH_METRIC_SCHEMA = pa.schema(
         ("stat_test", pa.string()),
         ("threshold", pa.float64()),
         ("drift_detected", pa.bool_()),
+        ("calibrated_threshold", pa.float64()),
+        ("calibrated_drift_detected", pa.bool_()),
         ("engine", pa.string()),
         ("evidently_version", pa.string()),
         ("computed_at", pa.timestamp("us")),
@@ -107,10 +112,11 @@ PIPELINE_RUN_SCHEMA = pa.schema(
 )
 
 # One row per (model version, drift column, batch size): where the column's drift test rings on 1% of
-# days drawn from the reference (python/mlwatch/calibration.py).
+# days drawn from the reference, whose values reference_fingerprint hashes (python/mlwatch/calibration.py).
 DRIFT_CALIBRATION_SCHEMA = pa.schema(
     [
         ("model_version", pa.string()),
+        ("reference_fingerprint", pa.string()),
         ("column_name", pa.string()),
         ("batch_size", pa.int64()),
         ("stat_test", pa.string()),
@@ -156,6 +162,7 @@ TRIP_COLUMNS = (
 
 RAW_TABLES: dict[str, pa.Schema] = {
     "green_trips": RAW_TRIPS_SCHEMA,
+    "rejected_trips": REJECTED_TRIPS_SCHEMA,
     "taxi_zones": ZONE_SCHEMA,
     "model_versions": MODEL_VERSION_SCHEMA,
     "predictions": PREDICTION_SCHEMA,

@@ -211,3 +211,14 @@ def ensure_raw_tables(warehouse: Warehouse) -> None:
     warehouse.execute(f"create schema if not exists {RAW_SCHEMA}")
     for name, schema in RAW_TABLES.items():
         warehouse.execute(f"create table if not exists {RAW_SCHEMA}.{name} ({column_definitions(schema)})")
+        # A warehouse made by an older mlwatch gets the columns added since.
+        present = {
+            row[0]
+            for row in warehouse.rows(
+                "select column_name from information_schema.columns where table_schema = ? and table_name = ?",
+                [RAW_SCHEMA, name],
+            )
+        }
+        for field in schema:
+            if field.name not in present:
+                warehouse.execute(f"alter table {RAW_SCHEMA}.{name} add column {field.name} {_SQL_TYPES[field.type]}")
