@@ -8,6 +8,7 @@ as the read-only role Grafana logs in as, after Grafana's own macro and variable
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
 import operator
 import os
@@ -94,6 +95,27 @@ def _rule_sql(rule: dict[str, Any]) -> str:
     return query["model"]["rawSql"]
 
 
+def _reads_pipeline_health(panel: dict[str, Any]) -> bool:
+    return "marts.pipeline_health" in static.target(panel)["rawSql"]
+
+
+def _threshold_lines(panel: dict[str, Any]) -> dict[float, str]:
+    """The dashed threshold lines a panel draws: value -> colour."""
+    config = static.field_config(panel)
+    assert config["custom"]["thresholdsStyle"]["mode"] == "dashed", panel["title"]
+    return {step["value"]: step["color"] for step in config["thresholds"]["steps"] if step["value"] is not None}
+
+
+def _seed_thresholds() -> pd.DataFrame:
+    return pd.read_csv(PROJECT_DIR / "seeds" / "metric_thresholds.csv").set_index("test_name")
+
+
+def _status_codes(panel: dict[str, Any]) -> dict[str, float]:
+    """A state timeline's value mappings as status -> the number its query gives that status."""
+    (mapping,) = static.field_config(panel)["mappings"]
+    return {option["text"].replace(" ", "_"): float(key) for key, option in mapping["options"].items()}
+
+
 # --- docker-compose.yml and .env.example --------------------------------------------------------------
 
 
@@ -175,7 +197,32 @@ def test_dashboard_opens_on_the_demo_month_in_utc() -> None:
     assert DASHBOARD["timezone"] == "utc"
     for panel in PANELS:
         sql = static.target(panel)["rawSql"]
-        assert "$__timeFilter(batch_date)" in sql, f"{panel['title']} follows the time picker"
+        if _reads_pipeline_health(panel):  # the pipeline's state now, whatever days the picker shows
+            assert "$__time" not in sql, panel["title"]
+        else:
+            assert "$__timeFilter(batch_date)" in sql, f"{panel['title']} follows the time picker"
+
+
+def test_dashboard_threshold_lines_follow_the_seed_the_dbt_vars_and_the_alerts() -> None:
+    by_title = {panel["title"]: panel for panel in PANELS}
+    rules = {rule["uid"]: _condition(rule) for rule in ALERT_RULES}
+    config = load_config(PROJECT_DIR)
+    assert _threshold_lines(by_title["Drifted columns"]) == {config.drift_share: "red"}
+    # The count's axis ends at the number of drift columns, as the share's ends at 100%: the bars meet the line.
+    drifted = by_title["Drifted columns"]
+    axes = {name: static.field_config(drifted, name) for name in ("drifted share", "drifted columns")}
+    assert (axes["drifted share"]["max"], axes["drifted columns"]["max"]) == (1, len(config.drift_columns))
+    assert _threshold_lines(by_title["MAE ratio to the reference"]) == {rules["mlwatch-mae-above-reference"][2]: "red"}
+    missing = _seed_thresholds().loc["missing_values"]
+    assert _threshold_lines(by_title["Share of missing values"]) == {
+        missing.warn_threshold: "orange",
+        missing.fail_threshold: "red",
+    }
+    # Every status the marts can give has a colour, in the timeline and in the latest-batch table.
+    assert set(_status_codes(by_title["Daily status"])) == {"ok", "warn", "fail", "no_data"}
+    (latest,) = by_title["Tests on the latest batch"]["fieldConfig"]["overrides"]
+    (mapping,) = next(prop["value"] for prop in latest["properties"] if prop["id"] == "mappings")
+    assert set(mapping["options"]) == {"pass", "ok", "warn", "fail", "no_data"}
 
 
 def test_grafana_finds_the_provisioned_dashboard_and_datasource_settings() -> None:
@@ -196,6 +243,7 @@ def test_alert_rules_are_consistent_with_the_dashboard_and_dbt_vars() -> None:
         "mlwatch-prediction-drift",
         "mlwatch-dataset-drift",
         "mlwatch-mae-above-reference",
+        "mlwatch-daily-status-fail",
     }
     panel_ids = {panel["id"] for panel in PANELS}
     for rule in ALERT_RULES:
@@ -208,6 +256,11 @@ def test_alert_rules_are_consistent_with_the_dashboard_and_dbt_vars() -> None:
     by_uid = {rule["uid"]: rule for rule in ALERT_RULES}
     assert _condition(by_uid["mlwatch-dataset-drift"])[1:] == (operator.ge, load_config(PROJECT_DIR).drift_share)
     assert _condition(by_uid["mlwatch-mae-above-reference"])[2] > 1
+    assert _condition(by_uid["mlwatch-daily-status-fail"])[1:] == (operator.gt, 0)
+    # The rules alert on the calibrated verdicts the dashboard shows, not on Evidently's default ones.
+    assert "prediction_drift_detected_calibrated" in _rule_sql(by_uid["mlwatch-prediction-drift"])
+    assert "drifted_columns_share_calibrated" in _rule_sql(by_uid["mlwatch-dataset-drift"])
+    assert "marts.daily_status" in _rule_sql(by_uid["mlwatch-daily-status-fail"])
 
 
 def test_the_dbt_exposure_points_at_the_dashboard_and_the_marts_it_reads() -> None:
@@ -400,29 +453,153 @@ def test_panel_query_returns_what_its_panel_draws(
 ) -> None:
     frame = _panel_frame(panel, read, variables)
     assert not frame.empty
+    named = {o["matcher"]["options"] for o in panel["fieldConfig"]["overrides"] if o["matcher"]["id"] == "byName"}
     if static.target(panel)["format"] == "table":
+        assert named <= set(frame.columns), f"{panel['title']}: overrides name columns the query returns"
+        numeric = [name for name in frame.columns if pd.api.types.is_numeric_dtype(frame[name])]
+        if panel["type"] == "stat":
+            assert len(frame) == 1 and len(frame.columns) == 1, "one value"
+        if panel["type"] == "barchart":
+            (category,) = [name for name in frame.columns if name not in numeric]
+            assert category == panel["options"]["xField"] and frame[category].is_unique, "one bar group per row"
+            assert named == set(numeric), f"{panel['title']}: every bar has its colour"
         return
     assert pd.to_datetime(frame["time"]).drop_duplicates().tolist() == list(DEMO_DAYS), "one point per demo day"
     series = static.series_frame(frame)
     assert all(pd.api.types.is_numeric_dtype(series[name]) for name in series.columns)
-    named = {o["matcher"]["options"] for o in panel["fieldConfig"]["overrides"] if o["matcher"]["id"] == "byName"}
     assert named <= set(series.columns), f"{panel['title']}: overrides name series the query returns"
+    if panel["type"] == "state-timeline":
+        states = {float(key) for key in static.field_config(panel)["mappings"][0]["options"]}
+        assert set(series.stack().unique()) <= states, f"{panel['title']}: every state has a colour"
+
+
+@pytest.fixture
+def frames(read: static.Query, variables: dict[str, static.VariableValue]) -> dict[str, pd.DataFrame]:
+    """Each panel's query result as the read-only role, by panel title."""
+    return {panel["title"]: _panel_frame(panel, read, variables) for panel in PANELS}
+
+
+def _demo_rows(read: static.Query, mart: str, variables: dict[str, static.VariableValue], where: str = "") -> Any:
+    """The mart's rows for the dashboard's model version and demo month, oldest first."""
+    (version,) = variables["model_version"].values
+    return read(
+        f"select * from marts.{mart} where model_version = '{version}' "
+        f"and batch_date between '2021-02-01' and '2021-02-28' {where} order by batch_date"
+    )
 
 
 @pytest.mark.postgres
-def test_panels_show_the_marts_values(
-    built_postgres: Pipeline, read: static.Query, variables: dict[str, static.VariableValue]
+def test_status_panels_show_the_daily_tests_and_the_pipeline_health(
+    built_postgres: Pipeline,
+    read: static.Query,
+    variables: dict[str, static.VariableValue],
+    frames: dict[str, pd.DataFrame],
 ) -> None:
-    frames = {panel["title"]: _panel_frame(panel, read, variables) for panel in PANELS}
+    by_title = {panel["title"]: panel for panel in PANELS}
+    seed = _seed_thresholds()
+    codes = _status_codes(by_title["Daily status"])
+    timeline = static.series_frame(frames["Daily status"])
+    assert list(timeline.columns) == ["day status", *sorted(seed.index)], "the day first, then each test"
+    # The codes rank the statuses as daily_status does (fail > warn > no_data > ok): the day is its worst test.
+    assert (timeline["day status"] == timeline.drop(columns="day status").max(axis=1)).all()
+    status = _demo_rows(read, "daily_status", variables)
+    assert timeline["day status"].tolist() == status.status.map(codes).tolist()
+    assert {"ok", "warn", "fail"} <= set(status.status), "the demo month has good, doubtful and failed days"
+
+    latest = frames["Tests on the latest batch"]
+    assert latest["batch date"].unique().tolist() == ["2021-02-28"]
+    assert sorted(latest["test"]) == sorted(seed.index)
+    for row in latest.to_dict("records"):
+        test = seed.loc[row["test"]]
+        assert (row["metric"], row["warn threshold"], row["fail threshold"]) == (
+            test.metric_name,
+            test.warn_threshold,
+            test.fail_threshold,
+        )
+        assert row["fails when"] == {"max": "above", "min": "below"}[test.direction]
+        beyond = operator.gt if test.direction == "max" else operator.lt
+        observed = row["observed"]
+        expected = (
+            "no_data"
+            if pd.isna(observed)
+            else "fail"
+            if beyond(observed, test.fail_threshold)
+            else "warn"
+            if beyond(observed, test.warn_threshold)
+            else "pass"
+        )
+        assert row["status"] == expected, row["test"]
+    assert latest.status.map({"fail": 0, "warn": 1, "no_data": 2, "pass": 3}).is_monotonic_increasing, "worst first"
+
+    runs = built_postgres.query(
+        "select max(finished_at) as finished from raw.pipeline_runs where step = 'metrics' and status = 'success'"
+    )
+    finished = pd.Timestamp(runs.finished.iloc[0]).tz_localize("UTC")  # the run log writes naive UTC times
+    assert frames["Last successful metrics run"]["last success"].tolist() == pytest.approx(
+        [finished.timestamp() * 1000]
+    )
+    drawn = static.figure(by_title["Last successful metrics run"], frames["Last successful metrics run"])
+    assert drawn.layout.annotations[0].text == f"<b>{finished:%Y-%m-%d %H:%M:%S}</b>", "as Grafana's dateTimeAsIso"
+    assert frames["Newest computed batch date"].iloc[:, 0].tolist() == ["2021-02-28"]
+    assert frames["Days without metrics"].iloc[:, 0].tolist() == [0]
+
+
+@pytest.mark.postgres
+def test_drift_panels_show_the_calibrated_verdicts_beside_evidentlys(
+    built_postgres: Pipeline,
+    read: static.Query,
+    variables: dict[str, static.VariableValue],
+    frames: dict[str, pd.DataFrame],
+) -> None:
     drift_columns = built_postgres.config.drift_columns
+    daily = _demo_rows(read, "daily_model_monitoring", variables)
 
     drift = frames["Prediction drift"]
-    assert (drift["threshold"] == 0.1).all() and drift["drift score"].between(0, 1).all()
+    assert (drift["Evidently threshold"] == 0.1).all() and drift["drift score"].between(0, 1).all()
+    assert drift["calibrated threshold"].between(0, 1).all() and drift["calibrated threshold"].nunique() > 1
+    flagged = drift["drift (calibrated)"].notna()
+    assert flagged.tolist() == (drift["drift score"] >= drift["calibrated threshold"]).tolist()
+    assert flagged.tolist() == daily.prediction_drift_detected_calibrated.tolist()
+    assert flagged.any() and not flagged.all(), "the demo has days on both sides"
+
     drifted = frames["Drifted columns"]
     assert (drifted["drifted share"] * len(drift_columns)).round(9).tolist() == drifted["drifted columns"].tolist()
+    assert drifted["drifted columns"].tolist() == daily.drifted_columns_count_calibrated.tolist()
     per_column = static.series_frame(frames["Drift detected per column"])
     assert sorted(per_column.columns) == sorted(drift_columns)
     assert per_column.sum(axis=1).tolist() == drifted["drifted columns"].tolist(), "the two marts agree"
+    assert per_column["prediction"].astype(bool).tolist() == flagged.tolist()
+
+    default = static.series_frame(frames["Drift detected per column at Evidently's default threshold"])
+    assert sorted(default.columns) == sorted(drift_columns)
+    assert default.sum(axis=1).tolist() == daily.drifted_columns_count.tolist()
+    # What the panel's description says, and why the dashboards show the calibrated verdicts.
+    assert default[["pickup_location_id", "dropoff_location_id"]].all().all()
+
+    latest = frames["Column drift on the latest batch"]
+    assert latest["batch date"].unique().tolist() == ["2021-02-28"]
+    assert sorted(latest["column"]) == sorted(drift_columns)
+    score = latest["drift score"]
+    assert latest["calibrated verdict"].tolist() == (score >= latest["calibrated threshold"]).tolist()
+    assert latest["Evidently verdict"].tolist() == (score >= latest["Evidently threshold"]).tolist()
+    verdicts = latest.set_index("column")
+    assert verdicts["calibrated verdict"].to_dict() == per_column.iloc[-1].astype(bool).to_dict()
+    assert verdicts["Evidently verdict"].to_dict() == default.iloc[-1].astype(bool).to_dict()
+
+
+@pytest.mark.postgres
+def test_model_health_and_data_quality_panels_show_the_marts_values(
+    built_postgres: Pipeline, frames: dict[str, pd.DataFrame]
+) -> None:
+    performance = frames["MAE and RMSE against the reference"]
+    assert performance["reference MAE"].nunique() == 1 and (performance["RMSE"] >= performance["MAE"]).all()
+    ratio = frames["MAE ratio to the reference"]["MAE / reference MAE"]
+    assert ratio.tolist() == pytest.approx((performance["MAE"] / performance["reference MAE"]).tolist())
+    r2 = frames["R² against the reference"]
+    assert r2["reference R²"].nunique() == 1 and (r2["R²"] <= 1).all()
+    bias = frames["Bias (mean error) against the reference"]
+    assert bias["reference mean error"].nunique() == 1
+    assert (bias["mean error"].abs() <= performance["MAE"] + 1e-9).all(), "|mean error| <= mean absolute error"
 
     volume = frames["Daily row volume"]
     assert (volume["all trips"] >= volume["pass input rules"]).all()
@@ -432,14 +609,32 @@ def test_panels_show_the_marts_values(
         "and lpep_pickup_datetime >= '2021-02-01' and lpep_pickup_datetime < '2021-03-01'"
     ).n.iloc[0]
     assert volume["all trips"].sum() == february
-    performance = frames["MAE and RMSE against the reference"]
-    assert performance["reference MAE"].nunique() == 1 and (performance["RMSE"] >= performance["MAE"]).all()
     assert frames["Share of missing values"]["missing share"].between(0, 1).all()
 
-    latest = frames["Column drift on the latest batch"]
-    assert latest["batch date"].unique().tolist() == ["2021-02-28"]
-    assert sorted(latest["column"]) == sorted(drift_columns)
-    assert latest["drift detected"].tolist() == (latest["drift score"] >= latest["threshold"]).tolist()
+
+@pytest.mark.postgres
+def test_segment_and_trend_panels_summarise_the_marts(
+    read: static.Query, variables: dict[str, static.VariableValue], frames: dict[str, pd.DataFrame]
+) -> None:
+    segments = _demo_rows(read, "daily_segment_performance", variables, "and performance_trips > 0")
+    for title, kind in (("MAE by pickup borough", "borough"), ("MAE by time of day", "time_of_day")):
+        frame, mart = frames[title], segments[segments.segment_type == kind]
+        trips = mart.groupby("segment").performance_trips.sum()
+        labels = frame.segment.str.extract(r"^(?P<segment>.+) \((?P<trips>\d+) trips\)$")
+        assert dict(zip(labels.segment, labels.trips.astype(int), strict=True)) == trips.to_dict(), title
+        weighted = (mart.mae * mart.performance_trips).groupby(mart.segment).sum() / trips
+        assert frame["MAE"].tolist() == pytest.approx(weighted[labels.segment].tolist()), "the range's MAE"
+        reference = mart.groupby("segment").reference_mae.max()
+        assert frame["reference MAE"].tolist() == pytest.approx(reference[labels.segment].tolist())
+    boroughs = frames["MAE by pickup borough"].segment.str.extract(r"\((\d+) trips\)$")[0].astype(int)
+    assert boroughs.is_monotonic_decreasing, "most trips first"
+    assert frames["MAE by time of day"].segment.is_monotonic_increasing, "in the order of the day"
+
+    trends = frames["Metrics outside their trend band"]
+    flagged = _demo_rows(read, "daily_metric_trends", variables, "and is_outside_band")
+    assert len(trends) == len(flagged) > 0
+    assert ((trends["value"] < trends["band lower"]) | (trends["value"] > trends["band upper"])).all()
+    assert trends["batch date"].is_monotonic_decreasing, "newest first"
 
 
 @pytest.mark.postgres
@@ -458,23 +653,30 @@ def test_alert_rule_query_gives_one_labelled_number_per_model(
 
 
 @pytest.mark.postgres
-def test_alert_conditions_agree_with_evidently_on_every_day(built_postgres: Pipeline) -> None:
-    """Each rule's comparison, applied to every demo day, fires exactly on the days the mart flags."""
+def test_alert_conditions_agree_with_the_marts_on_every_day(built_postgres: Pipeline) -> None:
+    """Each rule's comparison, applied to every demo day, fires exactly on the days the marts flag."""
     daily = built_postgres.query(
-        "select prediction_drift_detected, drifted_columns_share, dataset_drift, mae / reference_mae as ratio "
-        "from marts.daily_model_monitoring where metrics_computed and not is_empty_batch"
+        "select daily.prediction_drift_detected_calibrated as prediction_drift, "
+        "daily.drifted_columns_share_calibrated as drifted_share, daily.dataset_drift_calibrated as dataset_drift, "
+        "daily.mae_ratio_to_reference as ratio, status.status, status.failed_tests "
+        "from marts.daily_model_monitoring as daily "
+        "inner join marts.daily_status as status using (batch_date, model_version) "
+        "where daily.metrics_computed and not daily.is_empty_batch"
     )
     by_uid = {rule["uid"]: _condition(rule) for rule in ALERT_RULES}
     _, compare, share = by_uid["mlwatch-dataset-drift"]
-    assert compare(daily.drifted_columns_share, share).tolist() == daily.dataset_drift.tolist()
+    assert compare(daily.drifted_share, share).tolist() == daily.dataset_drift.tolist()
     assert daily.dataset_drift.any() and not daily.dataset_drift.all(), "the demo has days on both sides"
     _, compare, zero = by_uid["mlwatch-prediction-drift"]
-    assert (
-        compare(daily.prediction_drift_detected.astype(int), zero).tolist() == daily.prediction_drift_detected.tolist()
-    )
+    assert compare(daily.prediction_drift.astype(int), zero).tolist() == daily.prediction_drift.tolist()
+    assert daily.prediction_drift.any() and not daily.prediction_drift.all()
     _, compare, ratio = by_uid["mlwatch-mae-above-reference"]
     fires = compare(daily.ratio, ratio)
     assert fires.any() and not fires.all(), "the tolerance separates the demo's worse days from its usual ones"
+    _, compare, zero = by_uid["mlwatch-daily-status-fail"]
+    fails = compare((daily.status == "fail").astype(int), zero)
+    assert fails.tolist() == (daily.failed_tests > 0).tolist()
+    assert fails.any() and not fails.all()
 
 
 # --- The static HTML dashboard -----------------------------------------------------------------------------
@@ -487,7 +689,7 @@ def test_dashboard_command_renders_every_panel_offline(built: Pipeline, tmp_path
     assert completed.stdout.strip() == str(output)
     page = output.read_text()
     assert page.count('class="plotly-graph-div"') == len(PANELS)
-    assert all(panel["title"] in page for panel in PANELS)
+    assert all(html.escape(panel["title"]) in page for panel in PANELS)
     assert not re.search(r"<script[^>]*\bsrc=|<link\b", page), "plotly.js is inlined, nothing is fetched"
 
 
@@ -506,6 +708,11 @@ def test_static_panels_read_the_same_data_on_both_warehouses(built_duckdb: Pipel
             warehouse.close()
     for panel, duck, postgres in zip(PANELS, *frames, strict=True):
         assert len(duck) > 0, panel["title"]
+        if static.field_config(panel).get("unit") == "dateTimeAsIso":  # each warehouse's own run time
+            duck, postgres = (
+                frame.map(lambda ms: pd.Timestamp(ms, unit="ms") > pd.Timestamp(2021, 3, 1))
+                for frame in (duck, postgres)
+            )
         pd.testing.assert_frame_equal(duck, postgres, check_dtype=False, rtol=1e-9, obj=panel["title"])
 
 
@@ -535,6 +742,15 @@ def _chromium(url: str, *args: str, profile: Path) -> subprocess.CompletedProces
     return subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
 
 
+def _page_height(dashboard: dict[str, Any]) -> int:
+    """Pixels the static page needs: each line of panels (its tallest plot, title and description) and each row."""
+    lines: dict[int, int] = {}
+    for panel in static.panels(dashboard):
+        lines[panel["gridPos"]["y"]] = max(lines.get(panel["gridPos"]["y"], 0), panel["gridPos"]["h"])
+    rows = len(static.layout(dashboard)) - len(static.panels(dashboard))
+    return 120 + 45 * rows + sum(h * static.ROW_HEIGHT_PX + 75 for h in lines.values())
+
+
 def _console_messages(stderr: str) -> list[str]:
     """What the page wrote to its console: Chromium logs every level, errors included, as INFO:CONSOLE."""
     return [line for line in stderr.splitlines() if ":CONSOLE" in line]
@@ -555,18 +771,26 @@ def test_static_dashboard_renders_in_a_browser(built_duckdb: Pipeline, tmp_path:
     assert _console_messages(rendered.stderr) == []
     dom = rendered.stdout
     assert len(re.findall(r'class="[^"]*\bjs-plotly-plot\b', dom)) == len(PANELS), "plotly drew every panel"
+    drawn = {  # what plotly draws for each panel type
+        "timeseries": 'class="trace ',
+        "barchart": 'class="trace bars"',
+        "state-timeline": "<image ",
+        "table": 'class="table-control-view"',
+        "stat": 'class="annotation-text"',
+    }
     for panel, section in zip(PANELS, dom.split('id="panel-')[1:], strict=True):
-        drawn = ('class="trace ', "<image ", 'class="table-control-view"')  # lines and bars, heat map, table
-        assert 'class="main-svg"' in section and any(mark in section for mark in drawn), panel["title"]
+        assert section.startswith(f'{panel["id"]}"'), "the page keeps the dashboard's reading order"
+        assert 'class="main-svg"' in section and drawn[panel["type"]] in section, panel["title"]
         assert ">No data<" not in section, panel["title"]
     assert "Jensen-Shannon distance" in dom, "the latest-batch table shows its rows"
+    assert ">2021-02-28<" in dom, "the newest computed batch date stat shows its value"
 
     screenshot = PROJECT_DIR / "reports" / "dashboard.png"
     screenshot.parent.mkdir(exist_ok=True)
     _chromium(
         output.as_uri(),
         f"--screenshot={screenshot}",
-        "--window-size=1400,2600",
+        f"--window-size=1400,{_page_height(DASHBOARD)}",
         "--hide-scrollbars",
         profile=tmp_path / "profile",
     )

@@ -34,7 +34,8 @@ aggregated as (
         trips.batch_date,
         trips.model_version,
         count(*) as trips,
-        count(distinct trips.pickup_date) as pickup_days,
+        -- the days the compared rows span (the reference's input-valid rows cover only its last days)
+        count(distinct case when trips.passes_input_rules then trips.pickup_date end) as input_valid_pickup_days,
         cast(sum(case when trips.passes_input_rules then 1 else 0 end) as bigint) as input_valid_trips,
         cast(sum(case when trips.is_performance_row then 1 else 0 end) as bigint) as performance_trips,
         {%- for rule in all_rules() %}

@@ -66,10 +66,11 @@ final as (
         coalesce(batch_stats.input_valid_trips, 0) as input_valid_trips,
         coalesce(batch_stats.performance_trips, 0) as performance_trips,
         cast(reference_stats.input_valid_trips as double precision)
-        / nullif(reference_stats.pickup_days, 0) as reference_daily_trips,
+        / nullif(reference_stats.input_valid_pickup_days, 0) as reference_daily_trips,
         coalesce(batch_stats.input_valid_trips, 0)
-        / nullif(cast(reference_stats.input_valid_trips as double precision) / reference_stats.pickup_days, 0)
-            as volume_ratio_to_reference,
+        / nullif(
+            cast(reference_stats.input_valid_trips as double precision) / reference_stats.input_valid_pickup_days, 0
+        ) as volume_ratio_to_reference,
         {%- for rule in rules %}
             batch_stats.share_failing_{{ rule.name }},
         {%- endfor %}
@@ -83,6 +84,8 @@ final as (
         batch_metrics.dataset_drift,
         batch_metrics.prediction_calibrated_threshold,
         batch_metrics.prediction_drift_detected_calibrated,
+        batch_metrics.prediction_drift_score / nullif(batch_metrics.prediction_calibrated_threshold, 0)
+            as prediction_drift_to_calibrated_threshold,
         batch_metrics.drifted_columns_count_calibrated,
         batch_metrics.drifted_columns_share_calibrated,
         batch_metrics.dataset_drift_calibrated,

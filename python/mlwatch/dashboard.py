@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import html
 import json
+import numbers
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
@@ -43,8 +45,9 @@ _COLORS = {
     "orange": "#FF9830",
     "purple": "#B877D9",
     "yellow": "#FADE2A",
+    "text": "#24292E",
 }
-_ROW_HEIGHT_PX = 36  # one unit of gridPos.h
+ROW_HEIGHT_PX = 36  # one unit of gridPos.h
 
 
 class DashboardError(MlwatchError):
@@ -222,6 +225,9 @@ def _timeseries(panel: Panel, frame: pd.DataFrame) -> go.Figure:
         color = _color(config)
         if custom.get("drawStyle") == "bars":
             figure.add_bar(x=series.index, y=series[name], name=name, yaxis=axis, marker_color=color, opacity=0.45)
+        elif custom.get("drawStyle") == "points":
+            marker = {"color": color, "size": custom.get("pointSize", 5)}
+            figure.add_scatter(x=series.index, y=series[name], name=name, yaxis=axis, mode="markers", marker=marker)
         else:
             figure.add_scatter(
                 x=series.index,
@@ -247,11 +253,22 @@ def _timeseries(panel: Panel, frame: pd.DataFrame) -> go.Figure:
 
 
 def _axis(config: Mapping[str, Any], right: bool) -> dict[str, Any]:
+    """A value axis from the field config: its lower bound, unit, label and the decimals its hover shows."""
     axis: dict[str, Any] = {"rangemode": "tozero"} if config.get("min") == 0 else {}
+    decimals = config.get("decimals")
     if config.get("unit") == "percentunit":
         axis["tickformat"] = ".0%"
+        axis["hoverformat"] = f".{1 if decimals is None else decimals}%"
+    elif decimals is not None:
+        axis["hoverformat"] = f",.{decimals}f"
     if "max" in config:
         axis["range"] = [config.get("min", 0), config["max"]]
+    custom = config.get("custom", {})
+    soft = [custom[key] for key in ("axisSoftMin", "axisSoftMax") if custom.get(key) is not None]
+    if soft:  # Grafana's soft limits: the axis reaches them at least, and further if the data does
+        axis["autorangeoptions"] = {"include": soft}
+    if custom.get("axisLabel"):
+        axis["title"] = {"text": custom["axisLabel"]}
     if right:
         axis.update(overlaying="y", side="right", showgrid=False)
     return axis
@@ -295,37 +312,143 @@ def _state_timeline(panel: Panel, frame: pd.DataFrame) -> go.Figure:
 
 
 def _table(panel: Panel, frame: pd.DataFrame) -> go.Figure:
-    columns = {}
+    """Cells formatted by their field config; a color-text or color-background cell takes its mapped colour."""
+    columns, fills, fonts = {}, [], []
     for name in frame.columns:
         config = field_config(panel, name)
-        mappings = _value_mappings(config)
-        columns[name] = [_cell(value, config, mappings) for value in frame[name]]
+        columns[name] = [_format(value, config) for value in frame[name]]
+        colors = [_mapped_color(value, config) for value in frame[name]]
+        cell_type = config.get("custom", {}).get("cellOptions", {}).get("type")
+        background = cell_type == "color-background"
+        fills.append([(color or "white") if background else "white" for color in colors])
+        fonts.append([("white" if background else color) if color else _COLORS["text"] for color in colors])
     # Widths in proportion to the longest text, so cells wrap as little as they can.
     widths = [max(len(str(name)), *(len(cell) for cell in cells)) for name, cells in columns.items()]
     return go.Figure(
         go.Table(
             columnwidth=widths,
             header={"values": [f"<b>{html.escape(str(name))}</b>" for name in frame.columns], "align": "left"},
-            cells={"values": list(columns.values()), "align": "left", "height": 24},
+            cells={
+                "values": list(columns.values()),
+                "align": "left",
+                "height": 24,
+                "fill": {"color": fills},
+                "font": {"color": fonts},
+            },
         )
     )
 
 
-def _cell(value: Any, config: Mapping[str, Any], mappings: Mapping[str, Mapping[str, Any]]) -> str:
-    if value is None or (isinstance(value, float) and value != value):
+def _missing(value: Any) -> bool:
+    return value is None or (not isinstance(value, str) and bool(pd.isna(value)))
+
+
+def _mapping_key(value: Any) -> str:
+    """A value as Grafana's value mappings match it: booleans as `true` / `false`."""
+    return str(bool(value)).lower() if isinstance(value, bool | np.bool_) else str(value)
+
+
+def _mapped_color(value: Any, config: Mapping[str, Any]) -> str | None:
+    option = None if _missing(value) else _value_mappings(config).get(_mapping_key(value))
+    return _palette(option.get("color")) if option else None
+
+
+def _format(value: Any, config: Mapping[str, Any]) -> str:
+    """A value as Grafana displays it: its value mapping's text, else the number in the field's unit and decimals."""
+    if _missing(value):
         return ""
-    key = str(value).lower() if isinstance(value, bool) else str(value)
-    if key in mappings:
-        return str(mappings[key]["text"])
-    if isinstance(value, float):
-        return f"{value:.1%}" if config.get("unit") == "percentunit" else f"{value:.{config.get('decimals', 3)}f}"
-    return str(value)
+    option = _value_mappings(config).get(_mapping_key(value))
+    if option:
+        return str(option["text"])
+    if isinstance(value, str | bool | np.bool_) or not isinstance(value, numbers.Number):
+        return str(value)
+    unit, decimals = config.get("unit"), config.get("decimals")
+    if unit == "dateTimeAsIso":  # epoch milliseconds, shown in the dashboard's UTC
+        return datetime.fromtimestamp(float(value) / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    if unit == "percentunit":
+        return f"{value:.{1 if decimals is None else decimals}%}"
+    if decimals is None:
+        number = f"{value:,}" if isinstance(value, numbers.Integral) else f"{value:,.3f}"
+    else:
+        number = f"{value:,.{decimals}f}"
+    return f"{number} min" if unit == "m" else number
+
+
+def _threshold_color(value: Any, config: Mapping[str, Any]) -> str | None:
+    """The colour of the highest threshold step at or below a number (the base step has no value)."""
+    color = None
+    for step in config.get("thresholds", {}).get("steps", []):
+        if step.get("value") is None or (isinstance(value, numbers.Number) and value >= step["value"]):
+            color = step["color"]
+    return _palette(color)
+
+
+def _stat(panel: Panel, frame: pd.DataFrame) -> go.Figure:
+    """One big value: the last non-null value of the one field the panel's reduce options pick."""
+    options = panel.get("options", {})
+    reduce = options.get("reduceOptions", {})
+    if reduce.get("values") or reduce.get("calcs", ["lastNotNull"]) not in (["lastNotNull"], ["last"]):
+        raise DashboardError(f"Panel {panel['title']!r}: the static stat shows the last value of one field only")
+    pattern = reduce.get("fields") or ""
+    if pattern:  # Grafana's "/regex/" field selector
+        fields = [name for name in frame.columns if re.search(pattern.strip("/"), str(name))]
+    else:  # the default: numeric fields
+        fields = [name for name in frame.columns if pd.api.types.is_numeric_dtype(frame[name])]
+    if len(fields) != 1:
+        raise DashboardError(f"Panel {panel['title']!r}: the static stat needs one field, the query gives {fields}")
+    config = field_config(panel, fields[0])
+    values = frame[fields[0]].dropna() if reduce.get("calcs", ["lastNotNull"]) == ["lastNotNull"] else frame[fields[0]]
+    value = values.iloc[-1] if len(values) else None
+    color = _mapped_color(value, config) or _threshold_color(value, config) or _COLORS["text"]
+    mode = options.get("colorMode", "value")  # background, value (the text) or none
+    result = go.Figure()
+    result.add_annotation(
+        text=f"<b>{html.escape(_format(value, config) or 'No data')}</b>",
+        showarrow=False,
+        xref="paper",
+        yref="paper",
+        x=0.5,
+        y=0.5,
+        font={"size": 26, "color": {"background": "white", "value": color}.get(mode, _COLORS["text"])},
+    )
+    result.update_xaxes(visible=False)
+    result.update_yaxes(visible=False)
+    if mode == "background":
+        result.update_layout(paper_bgcolor=color, plot_bgcolor=color)
+    return result
+
+
+def _barchart(panel: Panel, frame: pd.DataFrame) -> go.Figure:
+    """Grouped bars: one category per row of the `xField` column, one bar per numeric field."""
+    options = panel.get("options", {})
+    numeric = [name for name in frame.columns if pd.api.types.is_numeric_dtype(frame[name])]
+    x_field = options.get("xField") or next(name for name in frame.columns if name not in numeric)
+    horizontal = options.get("orientation") == "horizontal"
+    result = go.Figure()
+    for name in (name for name in numeric if name != x_field):
+        config = field_config(panel, name)
+        text = [_format(value, config) for value in frame[name]] if options.get("showValue") != "never" else None
+        bars = {"x": frame[name], "y": frame[x_field]} if horizontal else {"x": frame[x_field], "y": frame[name]}
+        result.add_bar(
+            **bars,
+            name=name,
+            orientation="h" if horizontal else "v",
+            marker_color=_color(config),
+            text=text,
+            textposition="outside",
+            cliponaxis=False,
+        )
+    values, categories = _axis(field_config(panel), right=False), {"autorange": "reversed" if horizontal else True}
+    result.update_layout(xaxis=values if horizontal else categories, yaxis=categories if horizontal else values)
+    return result
 
 
 _DRAWERS: dict[str, Callable[[Panel, pd.DataFrame], go.Figure]] = {
     "timeseries": _timeseries,
     "state-timeline": _state_timeline,
     "table": _table,
+    "stat": _stat,
+    "barchart": _barchart,
 }
 
 
@@ -341,15 +464,16 @@ def figure(panel: Panel, frame: pd.DataFrame) -> go.Figure:
         result.update_yaxes(visible=False)
     else:
         result = draw(panel, frame)
+    flush = panel["type"] in ("table", "stat")
     result.update_layout(
         template="plotly_white",
-        height=panel["gridPos"]["h"] * _ROW_HEIGHT_PX,
-        margin={"l": 50, "r": 50, "t": 10, "b": 10} if panel["type"] != "table" else {"l": 0, "r": 0, "t": 0, "b": 0},
+        height=panel["gridPos"]["h"] * ROW_HEIGHT_PX,
+        margin={"l": 0, "r": 0, "t": 0, "b": 0} if flush else {"l": 50, "r": 50, "t": 10, "b": 10},
         legend={"orientation": "h", "y": -0.12},
         hovermode="x unified" if panel["type"] == "timeseries" else "closest",
-        barmode="overlay",
+        barmode="group" if panel["type"] == "barchart" else "overlay",
     )
-    if panel["type"] != "table":  # the batch dates' year is in the page header; a tick line for it is clutter
+    if panel["type"] in ("timeseries", "state-timeline"):  # the year is in the page header; a tick line is clutter
         result.update_xaxes(tickformat="%b %-d")
     return result
 
@@ -361,6 +485,7 @@ header h1 { margin: 0 0 4px; font-size: 22px; }
 header p { margin: 0; color: #5a6270; font-size: 13px; }
 main { display: grid; grid-template-columns: repeat(24, 1fr); gap: 8px; padding: 8px 16px 24px; }
 main h2 { grid-column: 1 / -1; margin: 12px 0 0; font-size: 16px; }
+main h2 small { color: #5a6270; font-weight: normal; font-size: 12px; }
 section { background: #fff; border: 1px solid #dcdee1; border-radius: 4px; padding: 8px; min-width: 0; }
 section h3 { margin: 0; font-size: 14px; }
 section p { margin: 2px 0 4px; color: #5a6270; font-size: 12px; }
@@ -373,7 +498,8 @@ def render_html(dashboard: Mapping[str, Any], figures: Mapping[int, go.Figure], 
     for panel in layout(dashboard):
         title = html.escape(panel["title"])
         if panel["type"] == "row":
-            body.append(f"<h2>{title}</h2>")
+            note = " <small>(collapsed in Grafana)</small>" if panel.get("collapsed") else ""
+            body.append(f"<h2>{title}{note}</h2>")
             continue
         plot = figures[panel["id"]].to_html(
             full_html=False,
