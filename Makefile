@@ -15,7 +15,7 @@ endif
 export DBT_PROFILES_DIR := $(CURDIR)/profiles
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: help install demo load metrics show dashboard grant-readonly docs dbt-build lint test clean
+.PHONY: help install demo load metrics show dashboard report grant-readonly docs dbt-build lint test clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -45,6 +45,10 @@ show: install ## Print the daily metrics from the marts
 dashboard: install ## Render the Grafana dashboard's panels into reports/dashboard.html (no Grafana needed)
 	$(MLWATCH) dashboard --output reports/dashboard.html
 
+report: install ## Evidently's HTML report and test results of one day into reports/: make report DATE=2021-02-15
+	@test -n "$(DATE)" || { echo "usage: make report DATE=YYYY-MM-DD"; exit 1; }
+	$(MLWATCH) report --date $(DATE) --output-dir reports
+
 grant-readonly: install ## Postgres: let MLWATCH_READONLY_USER (Grafana, BI tools) SELECT the marts, nothing else
 	$(MLWATCH) grant-readonly
 
@@ -62,6 +66,16 @@ lint: install ## ruff and sqlfluff
 
 test: lint ## Lint, then pytest (unit + the whole pipeline on DuckDB and Postgres, dbt build included)
 	$(VENV)/bin/pytest
+
+.PHONY: bench-load
+bench-load: install ## Loader peak memory and rows/s on 1M and 10M-trip months (Postgres; bench/results/load_memory.json)
+	$(VENV)/bin/python bench/load_memory.py
+
+.PHONY: bench
+bench: install ## Benchmarks (not tests): month by engine, a year at scale (QUICK=1: a month), COPY vs to_sql
+	$(VENV)/bin/python bench/month.py
+	$(VENV)/bin/python bench/scale.py --targets duckdb postgres $(if $(QUICK),--quick)
+	$(UV) run --no-sync --with 'sqlalchemy>=2' python bench/load_copy.py
 
 clean: ## Remove the warehouse, trained models and dbt artifacts (not the data)
 	rm -rf warehouse models/trained target logs reports

@@ -35,7 +35,9 @@ pivoted as (
         max(case when metric_name = 'drift_score' and column_name = '{{ prediction }}' then calibrated_threshold end)
             as prediction_calibrated_threshold,
         bool_or(
-            case when metric_name = 'drift_score' and column_name = '{{ prediction }}' then calibrated_drift_detected end
+            case
+                when metric_name = 'drift_score' and column_name = '{{ prediction }}' then calibrated_drift_detected
+            end
         ) as prediction_drift_detected_calibrated,
         max(evidently_version) as evidently_version,
         max(computed_at) as computed_at

@@ -16,6 +16,13 @@ flagged as (
             when source_month = '{{ var("reference_month") }}' then 'reference'
             else 'production'
         end as data_role,
+        -- soft defects the course keeps: flagged and counted (marts.daily_data_defects), never dropped
+        coalesce(
+            extract(year from {{ var('timestamp_column') }}) * 100 + extract(month from {{ var('timestamp_column') }})
+            != cast(replace(source_month, '-', '') as integer),
+            false
+        ) as is_outside_file_month,
+        coalesce(fare_amount < 0 or total_amount < 0, false) as has_negative_fare,
         {%- for rule in all_rules() %}
             {{ rule_condition(rule) }} as passes_{{ rule.name }},
         {%- endfor %}

@@ -25,11 +25,10 @@ pivoted as (
     select
         batch_date,
         model_version,
-        column_name,
         {%- for measure in measures %}
-            max(case when metric_name = '{{ measure }}' then metric_value end) as {{ measure }}
-            {{- ',' if not loop.last }}
+            max(case when metric_name = '{{ measure }}' then metric_value end) as {{ measure }},
         {%- endfor %}
+        column_name
     from metrics
     group by batch_date, model_version, column_name
 

@@ -31,7 +31,7 @@ last_runs as (
         finished_at as last_finished_at,
         status as last_status,
         error as last_error,
-        row_number() over (partition by step order by started_at desc, run_id) as recency
+        row_number() over (partition by step order by started_at desc, run_id desc) as recency
     from runs
 
 ),

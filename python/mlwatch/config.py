@@ -20,6 +20,8 @@ from mlwatch.errors import ConfigError
 ROLES = ("numerical_feature", "categorical_feature", "target", "prediction")
 METRICS_ENGINES = ("evidently", "warehouse")
 MONTH_PATTERN = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+# Names that reach SQL (column, rule, metric names) or file names (taxi_type) must be plain identifiers.
+IDENTIFIER_PATTERN = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,9 @@ class MonitoringConfig:
     columns: tuple[MonitoredColumn, ...]
     overrides: dict[str, Any] = field(default_factory=dict)
     metrics_engine: str = "evidently"
+    # The loader quarantines impossible rows (python/mlwatch/load.py) and refuses a file with more of them.
+    max_reject_share: float = 0.01
+    max_trip_hours: float = 24.0
 
     @property
     def months(self) -> tuple[str, ...]:
@@ -185,7 +190,10 @@ def load_config(project_dir: Path | None = None, env: dict[str, str] | None = No
         columns=_read_columns(project_dir / "seeds" / "monitored_columns.csv"),
         overrides=overrides,
         metrics_engine=check_metrics_engine(str(variables.get("metrics_engine", "evidently"))),
+        max_reject_share=float(variables.get("max_reject_share", 0.01)),
+        max_trip_hours=float(variables.get("max_trip_hours", 24)),
     )
+    _validate_identifiers(config, variables.get("trend_metrics") or [])
     _validate_columns(config)
     return config
 
@@ -194,6 +202,22 @@ def check_metrics_engine(engine: str) -> str:
     if engine not in METRICS_ENGINES:
         raise ConfigError(f"metrics engine {engine!r}: expected one of {', '.join(METRICS_ENGINES)}")
     return engine
+
+
+def _validate_identifiers(config: MonitoringConfig, trend_metrics: list[Any]) -> None:
+    """Every name the SQL or the file names are built from is a plain identifier (no quoting, no injection)."""
+    names = {
+        "taxi_type": [config.taxi_type],
+        "timestamp_column": [config.timestamp_column],
+        "target_column": [config.target_column],
+        "prediction_column": [config.prediction_column],
+        "seeds/monitored_columns.csv column_name": config.monitored_columns,
+        "trend_metrics": [str(name) for name in trend_metrics],
+    }
+    for what, values in names.items():
+        for value in values:
+            if not IDENTIFIER_PATTERN.match(value):
+                raise ConfigError(f"{what} {value!r} is not a plain lower-case identifier ([a-z_][a-z0-9_]*)")
 
 
 def _validate_columns(config: MonitoringConfig) -> None:
@@ -224,3 +248,7 @@ def _validate_columns(config: MonitoringConfig) -> None:
         raise ConfigError("training_rows must be positive")
     if not 0 < config.drift_share <= 1:
         raise ConfigError("drift_share must be in (0, 1]")
+    if not 0 <= config.max_reject_share <= 1:
+        raise ConfigError("max_reject_share must be in [0, 1]")
+    if not config.max_trip_hours > 0:
+        raise ConfigError("max_trip_hours must be positive")

@@ -1,11 +1,13 @@
 """Land TLC trip files and the zone lookup in the warehouse's raw schema.
 
-Each file is streamed in record batches, cast to the logical schema and appended inside one
-transaction that first deletes the file's previous copy: a reload replaces, a failure changes nothing.
+Each file is streamed in record batches, cast to the logical schema, its impossible rows quarantined, and
+appended inside one transaction that first deletes the file's previous copy: a reload replaces, a failure
+changes nothing. Atomicity is per file: when the second file fails, the first one's new copy stays.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import shutil
 import tempfile
@@ -15,13 +17,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from mlwatch.errors import LoadError
-from mlwatch.schema import GREEN_TRIP_SCHEMA, RAW_TRIPS_SCHEMA, ZONE_SCHEMA
+from mlwatch.schema import GREEN_TRIP_SCHEMA, RAW_TRIPS_SCHEMA, REJECTED_TRIPS_SCHEMA, ZONE_SCHEMA
 from mlwatch.warehouse import RAW_SCHEMA, Warehouse
 
 TLC_BASE_URL = "https://d37ci6vzurychx.cloudfront.net"
@@ -38,6 +41,7 @@ class LoadedFile:
     path: Path
     rows: int
     ignored_columns: tuple[str, ...]
+    rejected: dict[str, int] = dataclasses.field(default_factory=dict)  # reject reason -> rows quarantined
 
 
 def trip_file_name(taxi_type: str, month: str) -> str:
@@ -79,23 +83,80 @@ def month_key(month: str) -> int:
     return int(year) * 100 + int(mon)
 
 
-def _count_uncastable(values: pa.ChunkedArray | pa.Array, target: pa.DataType) -> int:
-    """Non-null values that do not convert to `target` (cast is vectorised, so count via unique values)."""
-    bad = 0
+# Row-level defects that make a row impossible as a trip, as (reason, the rule it breaks), in the order a row's
+# first broken rule is reported. None of them occurs in the real 2021-01..2022-02 files, and none can pass the
+# course's rules (duration 0..60 minutes, which fails on a null, negative or day-long duration), so quarantining
+# them never changes the training rows. Soft defects the course keeps (negative fares, pickups outside the
+# file's month) are flagged in dbt instead (int_trips_validated), never quarantined.
+REJECT_REASONS: dict[str, str] = {
+    "missing_pickup_or_dropoff": "lpep_pickup_datetime or lpep_dropoff_datetime is null",
+    "dropoff_before_pickup": "lpep_dropoff_datetime < lpep_pickup_datetime",
+    "longer_than_max_trip_hours": "lpep_dropoff_datetime - lpep_pickup_datetime > max_trip_hours",
+    "pickup_in_future": "lpep_pickup_datetime > the load time (UTC)",
+    "unknown_pickup_location": "pulocationid is not in the zone lookup",
+    "unknown_dropoff_location": "dolocationid is not in the zone lookup",
+}
+
+
+@dataclass(frozen=True)
+class RowChecks:
+    """What the loader needs to classify rows: the known zones and the limits from dbt_project.yml vars."""
+
+    zone_ids: pa.Array
+    max_trip_hours: float = 24.0
+    max_reject_share: float = 0.01
+
+
+def known_zone_ids(warehouse: Warehouse) -> pa.Array:
+    """The location ids of raw.taxi_zones; trips are checked against them, so zones are loaded first."""
+    ids = [row[0] for row in warehouse.rows(f"select locationid from {RAW_SCHEMA}.taxi_zones order by 1")]
+    if not ids:
+        raise LoadError(f"{RAW_SCHEMA}.taxi_zones is empty: load the zone lookup ({ZONE_FILE}) before the trips")
+    return pa.array(ids, type=pa.int64())
+
+
+def classify_rows(trips: pa.RecordBatch, checks: RowChecks, loaded_at: dt.datetime) -> pa.Array:
+    """Per row, the first reject reason it meets (REJECT_REASONS order), or null for a row to keep."""
+    pickup, dropoff = trips.column("lpep_pickup_datetime"), trips.column("lpep_dropoff_datetime")
+    longest = pa.scalar(dt.timedelta(hours=checks.max_trip_hours), type=pa.duration("us"))
+
+    def unknown(column: str) -> pa.Array:
+        ids = trips.column(column)
+        return pc.and_(pc.is_valid(ids), pc.invert(pc.is_in(ids, value_set=checks.zone_ids)))
+
+    broken = {
+        "missing_pickup_or_dropoff": pc.or_(pc.is_null(pickup), pc.is_null(dropoff)),
+        "dropoff_before_pickup": pc.less(dropoff, pickup),
+        "longer_than_max_trip_hours": pc.greater(pc.subtract(dropoff, pickup), longest),
+        "pickup_in_future": pc.greater(pickup, pa.scalar(loaded_at, type=pa.timestamp("us"))),
+        "unknown_pickup_location": unknown("pulocationid"),
+        "unknown_dropoff_location": unknown("dolocationid"),
+    }
+    masks = [pc.fill_null(broken[reason], False) for reason in REJECT_REASONS]
+    return pc.case_when(
+        pc.make_struct(*masks, field_names=list(REJECT_REASONS)),
+        *(pa.scalar(reason, type=pa.string()) for reason in REJECT_REASONS),
+    )
+
+
+def _count_uncastable(values: pa.ChunkedArray | pa.Array, target: pa.DataType) -> tuple[int, object]:
+    """Non-null values that do not convert to `target`, and one of them (cast is vectorised: go by unique values)."""
+    bad, example = 0, None
     counts = pc.value_counts(pc.drop_null(values))
     for item in counts:
         try:
             pc.cast(pa.array([item["values"].as_py()], type=values.type), target, safe=True)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             bad += item["counts"].as_py()
-    return bad
+            example = item["values"].as_py() if example is None else example
+    return bad, example
 
 
 def _file_columns(path: Path, schema: pa.Schema) -> tuple[dict[str, str], tuple[str, ...]]:
     """Map logical column -> the file's column (case-insensitive); list the file's unknown columns."""
     try:
         file_schema = pq.read_schema(path)
-    except (pa.ArrowInvalid, OSError) as error:
+    except (pa.ArrowException, OSError) as error:
         raise LoadError(f"{path}: not a readable parquet file ({error})") from error
     by_lower = {name.lower(): name for name in file_schema.names}
     missing = [field.name for field in schema if field.name not in by_lower]
@@ -106,60 +167,167 @@ def _file_columns(path: Path, schema: pa.Schema) -> tuple[dict[str, str], tuple[
     return {field.name: by_lower[field.name] for field in schema}, ignored
 
 
-def cast_batch(batch: pa.RecordBatch, columns: dict[str, str], path: Path) -> pa.RecordBatch:
+def check_trip_file(path: Path) -> int:
+    """Refuse a file that is not parquet, lacks a required column or holds no row, from its footer alone, before
+    anything is written (`mlwatch load` checks every file first); its row count."""
+    try:
+        _file_columns(path, GREEN_TRIP_SCHEMA)
+        try:
+            rows = pq.ParquetFile(path).metadata.num_rows
+        except (pa.ArrowException, OSError) as error:
+            raise LoadError(f"{path}: not a readable parquet file ({error})") from error
+        if rows == 0:
+            raise LoadError(f"{path}: the file holds no trips (0 rows)")
+        if rows >= ROW_SPACE:
+            raise LoadError(f"{path}: {rows:,} rows; trip ids leave room for {ROW_SPACE - 1:,} rows per file")
+    except LoadError as error:
+        raise LoadError(f"{error}; refused before anything was written") from error
+    return rows
+
+
+def cast_batch(
+    batch: pa.RecordBatch, columns: dict[str, str], path: Path, parquet: pq.ParquetFile | None = None
+) -> pa.RecordBatch:
+    """The batch in the logical schema; a value that does not convert is an error naming file, column and count.
+
+    With `parquet`, the count covers the whole file (its column is scanned again, batch by batch)."""
     arrays = []
     for field in GREEN_TRIP_SCHEMA:
         source = batch.column(columns[field.name])
         try:
             arrays.append(pc.cast(source, field.type, safe=True))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
-            bad = _count_uncastable(source, field.type)
+            if parquet is None:
+                bad, example = _count_uncastable(source, field.type)
+                scope = f"in this batch of {batch.num_rows} rows"
+            else:
+                bad, example = 0, None
+                for part in parquet.iter_batches(batch_size=BATCH_ROWS, columns=[columns[field.name]]):
+                    part_bad, part_example = _count_uncastable(part.column(0), field.type)
+                    bad += part_bad
+                    example = part_example if example is None else example
+                scope = f"among the file's {parquet.metadata.num_rows} rows"
             raise LoadError(
-                f"{path}: column {columns[field.name]} ({source.type}) has {bad} value(s) in this batch of "
-                f"{batch.num_rows} rows that are not {field.type}: {error}"
+                f"{path}: column {columns[field.name]} ({source.type}) has {bad} value(s) {scope} that are not "
+                f"{field.type}, e.g. {example!r}: {error}"
             ) from error
     return pa.RecordBatch.from_arrays(arrays, schema=GREEN_TRIP_SCHEMA)
+
+
+def _unreadable(parquet: pq.ParquetFile, first_row: int, columns: list[str]) -> str:
+    """Which column of which row group fails to decode (from the one holding `first_row` on), found by reading
+    the groups' columns one at a time: one column chunk in memory at once."""
+    start = 0
+    for group in range(parquet.metadata.num_row_groups):
+        rows = parquet.metadata.row_group(group).num_rows
+        if start + rows > first_row:
+            broken = []
+            for column in columns:
+                try:
+                    parquet.read_row_group(group, columns=[column])
+                except (pa.ArrowException, OSError):
+                    broken.append(column)
+            if broken:
+                return (
+                    f"column(s) {broken} of row group {group} (rows {start}-{start + rows - 1}, {rows} rows) unreadable"
+                )
+        start += rows
+    return f"unreadable after row {first_row}"
 
 
 def read_trip_batches(
     path: Path, month: str, loaded_at: dt.datetime, batch_rows: int = BATCH_ROWS
 ) -> Iterator[pa.RecordBatch]:
-    """The file's trips in the raw table's schema, `batch_rows` at a time, with lineage columns."""
+    """The file's trips in the raw table's schema, `batch_rows` at a time, with lineage columns.
+
+    Memory is bounded by one batch (and one row group, which parquet decodes at once), whatever the file's size."""
     columns, _ = _file_columns(path, GREEN_TRIP_SCHEMA)
     offset = 0
+    parquet = None
     try:
-        parquet = pq.ParquetFile(path)
+        parquet = pq.ParquetFile(path, pre_buffer=False)  # pre-buffered row groups stay cached until the end
         for batch in parquet.iter_batches(batch_size=batch_rows, columns=list(columns.values())):
-            trips = cast_batch(batch, columns, path)
-            positions = pa.array(range(offset, offset + trips.num_rows), type=pa.int64())
+            trips = cast_batch(batch, columns, path, parquet)
+            count = trips.num_rows
+            positions = pa.array(np.arange(offset, offset + count, dtype=np.int64))
             lineage = [
                 pc.add(positions, month_key(month) * ROW_SPACE),
-                pa.array([path.name] * trips.num_rows, type=pa.string()),
-                pa.array([month] * trips.num_rows, type=pa.string()),
+                pa.repeat(pa.scalar(path.name, type=pa.string()), count),
+                pa.repeat(pa.scalar(month, type=pa.string()), count),
                 positions,
-                pa.array([loaded_at] * trips.num_rows, type=pa.timestamp("us")),
+                pa.repeat(pa.scalar(loaded_at, type=pa.timestamp("us")), count),
             ]
             yield pa.RecordBatch.from_arrays([*lineage, *trips.columns], schema=RAW_TRIPS_SCHEMA)
-            offset += trips.num_rows
-    except (pa.ArrowInvalid, OSError) as error:
-        raise LoadError(f"{path}: unreadable after row {offset} ({error})") from error
+            offset += count
+    except (pa.ArrowException, OSError) as error:
+        where = (
+            f"unreadable after row {offset}" if parquet is None else _unreadable(parquet, offset, [*columns.values()])
+        )
+        raise LoadError(f"{path}: {where} ({str(error).strip()})") from error
 
 
-def load_trip_file(warehouse: Warehouse, path: Path, month: str, progress: Progress | None = None) -> LoadedFile:
-    """Replace the file's trips in raw.green_trips, atomically."""
+def _with_reason(batch: pa.RecordBatch, reasons: pa.Array) -> pa.RecordBatch:
+    return pa.RecordBatch.from_arrays([*batch.columns, reasons], schema=REJECTED_TRIPS_SCHEMA)
+
+
+def load_trip_file(
+    warehouse: Warehouse,
+    path: Path,
+    month: str,
+    progress: Progress | None = None,
+    checks: RowChecks | None = None,
+) -> LoadedFile:
+    """Replace the file's trips in raw.green_trips and its quarantined rows in raw.rejected_trips, atomically.
+
+    Rows breaking a REJECT_REASONS rule go to raw.rejected_trips (same columns plus `reject_reason`, same trip_id
+    and source_row_number as they would have had); a file whose rejected share exceeds `max_reject_share`, that
+    holds no row, or that fails to read or cast anywhere is refused and the warehouse keeps its previous state."""
     _, ignored = _file_columns(path, GREEN_TRIP_SCHEMA)
+    checks = checks or RowChecks(zone_ids=known_zone_ids(warehouse))
     loaded_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     rows = 0
-    with warehouse.transaction():
-        warehouse.execute(f"delete from {RAW_SCHEMA}.green_trips where source_file = ?", [path.name])
-        for batch in read_trip_batches(path, month, loaded_at):
-            warehouse.append(f"{RAW_SCHEMA}.green_trips", batch)
-            rows += batch.num_rows
-            if progress:
-                progress(batch.num_rows)
-        if rows == 0:
-            raise LoadError(f"{path}: the file holds no trips (0 rows); nothing was changed")
-    return LoadedFile(path=path, rows=rows, ignored_columns=ignored)
+    rejected: dict[str, int] = {}
+    try:
+        with warehouse.transaction():
+            for table in ("green_trips", "rejected_trips"):
+                warehouse.execute(f"delete from {RAW_SCHEMA}.{table} where source_file = ?", [path.name])
+            for batch in read_trip_batches(path, month, loaded_at):
+                reasons = classify_rows(batch, checks, loaded_at)
+                if reasons.null_count == batch.num_rows:
+                    kept = batch
+                else:
+                    kept = batch.filter(pc.is_null(reasons))
+                    is_rejected = pc.is_valid(reasons)
+                    warehouse.append(
+                        f"{RAW_SCHEMA}.rejected_trips",
+                        _with_reason(batch.filter(is_rejected), reasons.filter(is_rejected)),
+                    )
+                    for item in pc.value_counts(reasons.drop_null()):
+                        reason = item["values"].as_py()
+                        rejected[reason] = rejected.get(reason, 0) + item["counts"].as_py()
+                if kept.num_rows:
+                    warehouse.append(f"{RAW_SCHEMA}.green_trips", kept)
+                rows += kept.num_rows
+                if progress:
+                    progress(batch.num_rows)
+            total = rows + sum(rejected.values())
+            if total == 0:
+                raise LoadError(f"{path}: the file holds no trips (0 rows)")
+            share = sum(rejected.values()) / total
+            if share > checks.max_reject_share:
+                reasons_text = "; ".join(
+                    f"{reason} ({REJECT_REASONS[reason]}): {count:,} row{'s' * (count != 1)}"
+                    for reason, count in rejected.items()
+                )
+                raise LoadError(
+                    f"{path}: {sum(rejected.values()):,} of {total:,} rows ({share:.2%}) break a row rule, more than "
+                    f"max_reject_share = {checks.max_reject_share:.2%} (dbt_project.yml vars): {reasons_text}"
+                )
+    except LoadError as error:
+        raise LoadError(
+            f"{error}; nothing was changed (the warehouse keeps its previous copy of {path.name})"
+        ) from error
+    return LoadedFile(path=path, rows=rows, ignored_columns=ignored, rejected=rejected)
 
 
 def read_zones(path: Path) -> pa.Table:

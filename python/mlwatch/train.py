@@ -114,11 +114,17 @@ def save(trained: TrainedModel, folder: Path) -> Path:
     """Pickle the model with its metadata beside it; the file name is the version."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{trained.metadata.model_version}.pkl"
-    with path.open("wb") as handle:
-        pickle.dump(trained.model, handle)
     metadata = {**asdict(trained.metadata), "trained_at": trained.metadata.trained_at.isoformat()}
-    (folder / f"{trained.metadata.model_version}.json").write_text(json.dumps(metadata, indent=2) + "\n")
+    _write_atomically(folder / f"{trained.metadata.model_version}.json", (json.dumps(metadata, indent=2) + "\n").encode())
+    _write_atomically(path, pickle.dumps(trained.model))
     return path
+
+
+def _write_atomically(path: Path, content: bytes) -> None:
+    """A killed run leaves the old file or the new one, never a truncated one."""
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_bytes(content)
+    partial.replace(path)
 
 
 def register(warehouse: Warehouse, metadata: ModelMetadata) -> None:

@@ -132,7 +132,10 @@ class DuckDBWarehouse:
 
     def append(self, table: str, data: pa.Table | pa.RecordBatch) -> None:
         columns = ", ".join(data.schema.names)
-        self._con.register("_mlwatch_batch", data)
+        # Registered as a reader: DuckDB keeps a registered table or batch alive until the transaction ends, so a
+        # file appended batch by batch in one transaction would otherwise stay in memory whole.
+        batches = data.to_batches() if isinstance(data, pa.Table) else [data]
+        self._con.register("_mlwatch_batch", pa.RecordBatchReader.from_batches(data.schema, batches))
         try:
             self._con.execute(f"insert into {table} ({columns}) select {columns} from _mlwatch_batch")
         finally:

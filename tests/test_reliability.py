@@ -1,0 +1,788 @@
+"""Reliability (issue 5): bad input, idempotency, crash safety and concurrent runs, on DuckDB and on Postgres.
+
+docs/reliability.md lists every case with the test here that proves it. Most cases run on one "dirty" pipeline
+per warehouse, built once (module scope) from the real files with a 2021-02 that lacks one day (GAP_DAY) and
+carries a few impossible rows (HARD_DEFECTS). Every case that runs on it must leave it exactly as it was built:
+its tables are compared by checksum with the `baseline` taken right after the build (an uninterrupted run).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+import pytest
+from conftest import (
+    DATA_DIR,
+    POSTGRES,
+    PROJECT_DIR,
+    Pipeline,
+    make_pipeline,
+    postgres_answers,
+    require_data,
+    require_postgres,
+)
+
+from mlwatch.load import RowChecks, classify_rows, read_trip_batches, read_zones
+from mlwatch.locks import LockError, lock_file, step_lock
+from mlwatch.warehouse import Warehouse
+
+pytestmark = pytest.mark.integration
+
+TARGETS = ["duckdb", "postgres"]
+JANUARY, FEBRUARY, ZONES = "green_tripdata_2021-01.parquet", "green_tripdata_2021-02.parquet", "taxi_zone_lookup.csv"
+GAP_DAY = dt.date(2021, 2, 10)
+FUTURE = dt.datetime(2099, 1, 1, 12, 0)
+# Position in the dirty February file -> the defect written into that row (the reason the loader must give).
+HARD_DEFECTS = {
+    100: "dropoff_before_pickup",
+    101: "dropoff_before_pickup",
+    102: "dropoff_before_pickup",
+    200: "longer_than_max_trip_hours",
+    201: "longer_than_max_trip_hours",
+    300: "pickup_in_future",
+    400: "unknown_pickup_location",
+    401: "unknown_pickup_location",
+    500: "unknown_dropoff_location",
+    600: "missing_pickup_or_dropoff",
+}
+
+# Columns that record when something ran, not what it computed; and the run log itself (a run adds a row).
+TIME_COLUMNS = {"loaded_at", "predicted_at", "computed_at", "compute_seconds", "trained_at"}
+RUN_LOG = {"raw.pipeline_runs", "staging.stg_monitoring__pipeline_runs", "marts.pipeline_health"}
+SCHEMAS = ("raw", "staging", "intermediate", "marts", "seeds")
+
+Snapshot = dict[str, tuple[int, str]]
+
+
+# --- checksums ------------------------------------------------------------------------------------------------
+
+
+def _checksum_sql(dialect: str, table: str, columns: list[str]) -> str:
+    quoted = ", ".join(f'"{c}"' for c in columns)
+    if dialect == "duckdb":
+        return f"select count(*), coalesce(sum(cast(hash({quoted}) as hugeint)), 0)::varchar from {table}"
+    digest = f"('x' || substr(md5(row({quoted})::text), 1, 15))::bit(60)::bigint"
+    return f"select count(*), coalesce(sum({digest}), 0)::text from {table}"
+
+
+def snapshot(pipeline: Pipeline, schemas: tuple[str, ...] = SCHEMAS) -> Snapshot:
+    """Row count and an order-independent checksum of every table and view of `schemas` (time columns left out)."""
+    warehouse = pipeline.connect()
+    try:
+        listed = warehouse.rows(
+            "select table_schema, table_name, column_name from information_schema.columns "
+            f"where table_schema in ({', '.join('?' * len(schemas))}) "
+            "order by table_schema, table_name, ordinal_position",
+            list(schemas),
+        )
+        columns: dict[str, list[str]] = {}
+        for schema, table, column in listed:
+            columns.setdefault(f"{schema}.{table}", [])
+            if column not in TIME_COLUMNS:
+                columns[f"{schema}.{table}"].append(column)
+        sums = {}
+        for table, names in sorted(columns.items()):
+            if table in RUN_LOG:
+                continue
+            [(rows, checksum)] = warehouse.rows(_checksum_sql(warehouse.dialect, table, names))
+            sums[table] = (int(rows), str(checksum))
+        return sums
+    finally:
+        warehouse.close()
+
+
+def raw_snapshot(pipeline: Pipeline) -> Snapshot:
+    return snapshot(pipeline, ("raw",))
+
+
+def assert_same(got: Snapshot, expected: Snapshot) -> None:
+    differing = sorted(t for t in set(got) | set(expected) if got.get(t) != expected.get(t))
+    details = {t: {"got": got.get(t), "expected": expected.get(t)} for t in differing}
+    assert not differing, f"tables differ from the uninterrupted run: {details}"
+
+
+def scalar(pipeline: Pipeline, sql: str, params: list | None = None):
+    return pipeline.query(sql, params).iloc[0, 0]
+
+
+# --- data ------------------------------------------------------------------------------------------------------
+
+
+def dirty_february() -> pa.Table:
+    """The real 2021-02 file without GAP_DAY's trips, with HARD_DEFECTS written into a few rows."""
+    table = pq.read_table(DATA_DIR / FEBRUARY)
+    table = table.filter(pc.not_equal(pc.cast(table["lpep_pickup_datetime"], pa.date32()), pa.scalar(GAP_DAY)))
+    names = ("lpep_pickup_datetime", "lpep_dropoff_datetime", "PULocationID", "DOLocationID")
+    values = {name: table[name].to_pylist() for name in names}
+    pickups, dropoffs = values["lpep_pickup_datetime"], values["lpep_dropoff_datetime"]
+    for position, reason in HARD_DEFECTS.items():
+        if reason == "dropoff_before_pickup":
+            dropoffs[position] = pickups[position] - dt.timedelta(minutes=5)
+        elif reason == "longer_than_max_trip_hours":
+            dropoffs[position] = pickups[position] + dt.timedelta(hours=30)
+        elif reason == "pickup_in_future":
+            pickups[position], dropoffs[position] = FUTURE, FUTURE + dt.timedelta(minutes=10)
+        elif reason == "unknown_pickup_location":
+            values["PULocationID"][position] = 999
+        elif reason == "unknown_dropoff_location":
+            values["DOLocationID"][position] = 0
+        elif reason == "missing_pickup_or_dropoff":
+            dropoffs[position] = None
+    for name, column in values.items():
+        index = table.schema.get_field_index(name)
+        table = table.set_column(index, name, pa.array(column, type=table.schema.field(name).type))
+    return table
+
+
+@dataclass
+class DirtyData:
+    folder: Path
+    february: pa.Table
+
+
+def data_folder(folder: Path, february: Callable[[Path], None] | None) -> Path:
+    """A data folder with the real January and zones (symlinks) and a February written by `february` (or none)."""
+    folder.mkdir(parents=True)
+    for name in (JANUARY, ZONES):
+        (folder / name).symlink_to(DATA_DIR / name)
+    if february:
+        february(folder / FEBRUARY)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def dirty_data(tmp_path_factory: pytest.TempPathFactory) -> DirtyData:
+    require_data()
+    february = dirty_february()
+    folder = data_folder(tmp_path_factory.mktemp("dirty-data") / "data", lambda path: pq.write_table(february, path))
+    return DirtyData(folder, february)
+
+
+# --- the CLI, run, raced and killed ---------------------------------------------------------------------------
+
+
+def start(pipeline: Pipeline, args: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """The CLI in its own process group (it runs dbt in a child), its output going to `log`."""
+    with log.open("w") as handle:
+        return subprocess.Popen(
+            [sys.executable, "-m", "mlwatch", *args],
+            cwd=PROJECT_DIR,
+            env={**pipeline.env, **(env or {})},
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+@dataclass
+class Killed:
+    killed: bool
+    after_seconds: float
+    output: str  # what the CLI had printed when it was killed: where the kill landed
+
+    @property
+    def landed_after(self) -> str:
+        lines = [line.strip() for line in self.output.splitlines() if line.strip()]
+        return lines[-1] if lines else "(nothing printed)"
+
+
+def run_and_kill(pipeline: Pipeline, args: list[str], log: Path, marker: str, delay: float) -> Killed:
+    """Start the step, wait until it prints `marker` (it has recorded its run by then), sleep `delay`, SIGKILL."""
+    process = start(pipeline, args, log)
+    deadline = time.monotonic() + 120
+    while marker not in log.read_text() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    started = time.monotonic()
+    time.sleep(delay)
+    killed = process.poll() is None
+    if killed:
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=60)
+    wait_for_group_exit(process.pid)
+    return Killed(killed, time.monotonic() - started, log.read_text())
+
+
+def wait_for_group_exit(group: int, timeout: float = 30) -> None:
+    """SIGKILL is asynchronous: the step's dbt child may hold the DuckDB file for a few more milliseconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"process group {group} still alive {timeout} s after SIGKILL")
+
+
+KILL_SEED = int(os.environ.get("MLWATCH_TEST_SEED") or random.SystemRandom().randrange(10**6))
+KILL_RANDOM = random.Random(KILL_SEED)
+
+
+def kill_delay(low: float, high: float) -> float:
+    """Random, but reproducible: MLWATCH_TEST_SEED=<the printed seed> replays a session's delays."""
+    delay = KILL_RANDOM.uniform(low, high)
+    print(f"kill delay {delay:.2f} s (MLWATCH_TEST_SEED={KILL_SEED})")
+    return delay
+
+
+def newest_run(pipeline: Pipeline, step: str) -> tuple[str, str | None]:
+    frame = pipeline.query(
+        "select status, error from raw.pipeline_runs where step = ? order by started_at desc limit 1", [step]
+    )
+    return frame.status[0], frame.error[0]
+
+
+# --- the dirty pipeline -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Dirty:
+    pipeline: Pipeline
+    loaded: subprocess.CompletedProcess[str]
+    metrics_runs: list[tuple[int, str]]  # (exit code, output) of the two metrics runs started together
+    baseline: Snapshot
+    tmp: Path
+
+    def run(self, *args: str, check: bool = True, **env: str) -> subprocess.CompletedProcess[str]:
+        saved = dict(self.pipeline.env)
+        self.pipeline.env.update(env)
+        try:
+            return self.pipeline.run(*args, check=check)
+        finally:
+            self.pipeline.env.clear()
+            self.pipeline.env.update(saved)
+
+
+def build_dirty(target: str, folder: Path, data: DirtyData) -> Iterator[Dirty]:
+    """`mlwatch load`, then two `mlwatch metrics` started at the same moment, on the dirty data."""
+    for pipeline in make_pipeline(target, folder):
+        pipeline.env["TAXI_DATA_DIR"] = str(data.folder)
+        loaded = pipeline.run("load")
+        processes = [start(pipeline, ["metrics"], folder / f"metrics-{i}.log") for i in range(2)]
+        codes = [process.wait(timeout=600) for process in processes]
+        outputs = [(folder / f"metrics-{i}.log").read_text() for i in range(2)]
+        yield Dirty(pipeline, loaded, list(zip(codes, outputs, strict=True)), snapshot(pipeline), folder)
+
+
+class DirtyBuilds:
+    """Both warehouses' dirty pipelines, built side by side in threads (the steps are subprocesses): the
+    Postgres one is ready by the time the DuckDB cases are done."""
+
+    def __init__(self, factory: pytest.TempPathFactory, data: DirtyData) -> None:
+        self.builds: dict[str, Iterator[Dirty]] = {}
+        self.results: dict[str, Dirty | BaseException] = {}
+        self.threads = {}
+        for target in TARGETS:
+            if target == "postgres" and not postgres_answers():
+                continue
+            self.builds[target] = build_dirty(target, factory.mktemp(f"dirty-{target}"), data)
+            self.threads[target] = threading.Thread(target=self._build, args=[target], daemon=True)
+            self.threads[target].start()
+
+    def _build(self, target: str) -> None:
+        try:
+            self.results[target] = next(self.builds[target])
+        except BaseException as error:  # pytest.fail raises a BaseException; it is re-raised in the test
+            self.results[target] = error
+
+    def get(self, target: str) -> Dirty:
+        self.threads[target].join()
+        result = self.results[target]
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def close(self) -> None:
+        for target, build in self.builds.items():
+            self.threads[target].join()
+            for _ in build:  # drops the Postgres database
+                pass
+
+
+@pytest.fixture(scope="session")
+def dirty_builds(tmp_path_factory: pytest.TempPathFactory, dirty_data: DirtyData) -> Iterator[DirtyBuilds]:
+    builds = DirtyBuilds(tmp_path_factory, dirty_data)
+    yield builds
+    builds.close()
+
+
+@pytest.fixture(scope="module", params=TARGETS)
+def dirty(request: pytest.FixtureRequest, dirty_builds: DirtyBuilds) -> Dirty:
+    if request.param == "postgres":
+        require_postgres()
+    return dirty_builds.get(request.param)
+
+
+def test_two_metrics_runs_started_together_one_is_refused_none_duplicates(dirty: Dirty) -> None:
+    codes = sorted(code for code, _ in dirty.metrics_runs)
+    assert codes == [0, 1], dirty.metrics_runs
+    refused = next(output for code, output in dirty.metrics_runs if code == 1)
+    assert "another mlwatch run is writing to" in refused and "mlwatch metrics (pid" in refused, refused
+    assert "`metrics` was refused and wrote nothing" in refused
+    duplicates = dirty.pipeline.query(
+        "select batch_date, model_version, metric_name, column_name, count(*) as n from raw.batch_metrics "
+        "group by batch_date, model_version, metric_name, column_name having count(*) > 1"
+    )
+    assert duplicates.empty
+    runs = dirty.pipeline.query("select status from raw.pipeline_runs where step = 'metrics'")
+    assert list(runs.status) == ["success"]  # the refused run recorded nothing
+
+
+def test_a_day_without_trips_is_an_empty_batch_and_nothing_crashes(dirty: Dirty) -> None:
+    metrics = dirty.pipeline.query(
+        "select metric_name, column_name, metric_value from raw.batch_metrics where batch_date = ?", [GAP_DAY]
+    )
+    assert [tuple(row) for row in metrics.itertuples(index=False)] == [("row_count", "", 0.0)]
+    day = dirty.pipeline.query(
+        "select trips, input_valid_trips, is_empty_batch, metrics_computed, mae, prediction_drift_score "
+        "from marts.daily_model_monitoring where batch_date = ?",
+        [GAP_DAY],
+    ).iloc[0]
+    assert (day.trips, day.input_valid_trips, bool(day.is_empty_batch), bool(day.metrics_computed)) == (
+        0,
+        0,
+        True,
+        True,
+    )
+    assert day.isna()[["mae", "prediction_drift_score"]].all()
+    tests = dirty.pipeline.query(
+        "select test_name, status from marts.daily_test_results where batch_date = ? order by test_name", [GAP_DAY]
+    )
+    statuses = dict(zip(tests.test_name, tests.status, strict=True))
+    # no trips at all is exactly what the volume test is for; every other test has no value to judge
+    assert statuses.pop("volume_vs_reference") == "fail"
+    assert set(statuses.values()) == {"no_data"}
+    status = dirty.pipeline.query("select * from marts.daily_status where batch_date = ?", [GAP_DAY]).iloc[0]
+    assert (status.status, status.failed_test_names) == ("fail", "volume_vs_reference")
+    assert scalar(dirty.pipeline, "select trips from marts.daily_data_defects where batch_date = ?", [GAP_DAY]) == 0
+
+
+def test_impossible_rows_are_quarantined_with_their_reason_and_file_position(
+    dirty: Dirty, dirty_data: DirtyData
+) -> None:
+    assert "10 rows quarantined" in dirty.loaded.stderr
+    rejected = dirty.pipeline.query(
+        "select trip_id, source_file, source_row_number, reject_reason from raw.rejected_trips order by 3"
+    )
+    assert set(rejected.source_file) == {FEBRUARY}  # January, the training month, has none
+    assert dict(zip(rejected.source_row_number, rejected.reject_reason, strict=True)) == HARD_DEFECTS
+    assert list(rejected.trip_id) == [202102 * 100_000_000 + p for p in HARD_DEFECTS]
+    landed = dirty.pipeline.query(
+        "select count(*) as n, min(source_row_number) as first_row, max(source_row_number) as last_row, "
+        "count(distinct source_row_number) as positions from raw.green_trips where source_file = ?",
+        [FEBRUARY],
+    ).iloc[0]
+    rows = dirty_data.february.num_rows
+    assert (landed.n, landed.positions, landed.first_row, landed.last_row) == (
+        rows - len(HARD_DEFECTS),
+        landed.n,
+        0,
+        rows - 1,
+    )
+    overlap = scalar(
+        dirty.pipeline,
+        "select count(*) from raw.green_trips g inner join raw.rejected_trips r on g.trip_id = r.trip_id",
+    )
+    assert overlap == 0  # every position is in exactly one of the two tables
+    staged = dirty.pipeline.query(
+        "select reject_reason, count(*) as n from staging.stg_tlc__rejected_trips group by reject_reason"
+    )
+    expected: dict[str, int] = {}
+    for reason in HARD_DEFECTS.values():
+        expected[reason] = expected.get(reason, 0) + 1
+    assert dict(zip(staged.reject_reason, staged.n, strict=True)) == expected
+    # per pickup day in daily_data_defects (the row picked up in 2099 belongs to no production day)
+    per_day = dirty.pipeline.query(
+        "select batch_date, rejected_trips from marts.daily_data_defects where rejected_trips > 0"
+    )
+    pickups = dirty_data.february["lpep_pickup_datetime"].to_pylist()
+    expected_days: dict[dt.date, int] = {}
+    for position in HARD_DEFECTS:
+        day = pickups[position].date()
+        if day.month == 2:
+            expected_days[day] = expected_days.get(day, 0) + 1
+    got_days = dict(zip(pd.to_datetime(per_day.batch_date).dt.date, per_day.rejected_trips, strict=True))
+    assert got_days == expected_days
+
+
+def test_soft_defects_are_flagged_and_counted_not_dropped(dirty: Dirty, dirty_data: DirtyData) -> None:
+    flags = dirty.pipeline.query(
+        "select source_month, cast(sum(case when is_outside_file_month then 1 else 0 end) as bigint) as outside, "
+        "cast(sum(case when has_negative_fare then 1 else 0 end) as bigint) as negative "
+        "from intermediate.int_trips_validated group by source_month order by 1"
+    )
+    expected = []
+    for month, table in (("2021-01", pq.read_table(DATA_DIR / JANUARY)), ("2021-02", dirty_data.february)):
+        keep = pa.array([True] * table.num_rows) if month == "2021-01" else None
+        if keep is None:
+            keep = pa.array([i not in HARD_DEFECTS for i in range(table.num_rows)])
+        table = table.filter(keep)
+        pickup_month = pc.strftime(table["lpep_pickup_datetime"], "%Y-%m")
+        outside = pc.sum(pc.not_equal(pickup_month, month)).as_py()
+        negative = pc.sum(pc.or_(pc.less(table["fare_amount"], 0), pc.less(table["total_amount"], 0))).as_py()
+        expected.append((month, outside, negative))
+    assert [tuple(r) for r in flags.itertuples(index=False)] == expected
+    assert expected[0][1:] == (3, 134) and expected[1][2] > 0  # the real January: 3 and 134, kept for training
+    total = scalar(dirty.pipeline, "select sum(negative_fare_trips) from marts.daily_data_defects")
+    in_batches = scalar(
+        dirty.pipeline,
+        "select count(*) from intermediate.int_trips_split where split = 'production' and batch_date is not null "
+        "and has_negative_fare",
+    )
+    assert int(total) == int(in_batches) > 0
+
+
+def test_quarantine_leaves_the_model_trained_exactly_as_the_course(dirty: Dirty) -> None:
+    model = dirty.pipeline.query("select * from raw.model_versions").iloc[0]
+    assert (model.train_rows, model.validation_rows) == (30000, 9457)
+    assert round(model.train_mae, 4) == 3.9446 and round(model.validation_mae, 4) == 3.9276
+
+
+def test_rerunning_each_step_changes_no_table(dirty: Dirty) -> None:
+    dirty.run("load")
+    assert_same(snapshot(dirty.pipeline), dirty.baseline)
+    dirty.run("metrics")
+    assert_same(snapshot(dirty.pipeline), dirty.baseline)
+
+
+# --- bad input: refused, named, nothing changed ---------------------------------------------------------------
+
+
+def _strings_in_fare(path: Path) -> None:
+    table = dirty_february()
+    fares = [None if v is None else str(v) for v in table["fare_amount"].to_pylist()]
+    fares[10], fares[20], fares[30] = "abc", "n/a", "abc"
+    pq.write_table(table.set_column(table.schema.get_field_index("fare_amount"), "fare_amount", pa.array(fares)), path)
+
+
+def _corrupt_page(path: Path) -> None:
+    """Row group 1 of 4 written whole, but the page header of its fare_amount chunk garbled (footer intact)."""
+    pq.write_table(dirty_february(), path, row_group_size=20_000)
+    chunk = pq.ParquetFile(path).metadata.row_group(1).column(pq.read_schema(path).get_field_index("fare_amount"))
+    offset = chunk.dictionary_page_offset or chunk.data_page_offset
+    data = bytearray(path.read_bytes())
+    data[offset : offset + 64] = bytes((b * 7 + 13) % 256 for b in data[offset : offset + 64])
+    path.write_bytes(bytes(data))
+
+
+def _truncated(path: Path) -> None:
+    pq.write_table(dirty_february(), path)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _too_many_rejects(path: Path) -> None:
+    table = dirty_february()
+    pickups, dropoffs = table["lpep_pickup_datetime"].to_pylist(), table["lpep_dropoff_datetime"].to_pylist()
+    for position in range(1000, 2000):
+        dropoffs[position] = pickups[position] - dt.timedelta(seconds=1)
+    index = table.schema.get_field_index("lpep_dropoff_datetime")
+    pq.write_table(table.set_column(index, "lpep_dropoff_datetime", pa.array(dropoffs, pa.timestamp("us"))), path)
+
+
+@dataclass(frozen=True)
+class BadInput:
+    write: Callable[[Path], None] | None
+    message: tuple[str, ...]  # what the error must say (besides the file's path)
+    before_any_write: bool  # refused before anything is written (else: January, loaded first, is re-landed)
+    env: tuple[tuple[str, str], ...] = ()
+
+
+BAD_INPUTS = {
+    "required_column_missing": BadInput(
+        lambda path: pq.write_table(dirty_february().drop(["trip_distance"]), path),
+        ("required column(s) ['trip_distance'] missing",),
+        True,
+    ),
+    "strings_in_fare_amount": BadInput(
+        _strings_in_fare, ("column fare_amount (string) has 3 value(s) among the file's", "that are not double"), False
+    ),
+    "truncated_file": BadInput(_truncated, ("not a readable parquet file", "magic bytes"), True),
+    "corrupt_page": BadInput(
+        _corrupt_page, ("column(s) ['fare_amount'] of row group 1 (rows 20000-39999, 20000 rows) unreadable",), False
+    ),
+    "empty_file": BadInput(
+        lambda path: pq.write_table(dirty_february().slice(0, 0), path), ("holds no trips (0 rows)",), True
+    ),
+    "not_parquet": BadInput(
+        lambda path: pa_csv.write_csv(dirty_february().slice(0, 100), path), ("not a readable parquet file",), True
+    ),
+    "missing_file_offline": BadInput(
+        None,
+        ("is not in", "could not be downloaded from http://127.0.0.1:9"),
+        True,
+        (("TLC_BASE_URL", "http://127.0.0.1:9"),),
+    ),
+    "too_many_rejected_rows": BadInput(
+        _too_many_rejects,
+        (
+            "rows (1.6",
+            "break a row rule, more than max_reject_share = 1.00%",
+            "dropoff_before_pickup (lpep_dropoff_datetime < lpep_pickup_datetime): 1,003 rows",
+            "unknown_pickup_location (pulocationid is not in the zone lookup): 2 rows",
+        ),
+        False,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS, ids=list(BAD_INPUTS))
+def test_bad_input_is_refused_with_file_column_and_rows_and_changes_nothing(
+    dirty: Dirty, case: str, tmp_path: Path
+) -> None:
+    bad = BAD_INPUTS[case]
+    folder = data_folder(tmp_path / "data", bad.write)
+    january_loaded = "select max(loaded_at) from raw.green_trips where source_file = ?"
+    january_before = scalar(dirty.pipeline, january_loaded, [JANUARY])
+
+    result = dirty.run("load", check=False, TAXI_DATA_DIR=str(folder), **dict(bad.env))
+
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert "✗ load failed:" in output and "Traceback" not in output
+    assert str(folder / FEBRUARY) in " ".join(output.split()) or FEBRUARY in output
+    for fragment in bad.message:
+        assert fragment in " ".join(output.split()), f"{fragment!r} not in {output}"
+    assert "dbt build" not in output  # nothing downstream ran
+    assert_same(raw_snapshot(dirty.pipeline), {t: v for t, v in dirty.baseline.items() if t.startswith("raw.")})
+    status, error = newest_run(dirty.pipeline, "load")
+    assert status == "failed" and FEBRUARY in error
+    # per-file atomicity: January (first in line) keeps its new copy when February fails later on
+    january_after = scalar(dirty.pipeline, january_loaded, [JANUARY])
+    assert (january_after == january_before) == bad.before_any_write
+
+
+def test_later_years_physical_types_and_an_unknown_column_load_the_same_tables(dirty: Dirty, tmp_path: Path) -> None:
+    def later_year_layout(path: Path) -> None:
+        table = dirty_february()
+        types = {
+            "VendorID": pa.int32(),
+            "PULocationID": pa.int32(),
+            "DOLocationID": pa.int32(),
+            "passenger_count": pa.int64(),
+            "RatecodeID": pa.int64(),
+            "payment_type": pa.int64(),
+            "trip_type": pa.int64(),
+            "store_and_fwd_flag": pa.large_string(),
+            "ehail_fee": pa.float64(),
+        }
+        for name, kind in types.items():
+            table = table.set_column(table.schema.get_field_index(name), name, table[name].cast(kind))
+        table = table.append_column("cbd_congestion_fee", pa.array([0.75] * table.num_rows))
+        pq.write_table(table, path)
+
+    folder = data_folder(tmp_path / "data", later_year_layout)
+    assert pq.read_schema(folder / FEBRUARY).field("PULocationID").type == pa.int32()
+    result = dirty.run("load", TAXI_DATA_DIR=str(folder))
+    assert "ignored unknown columns ['cbd_congestion_fee']" in result.stderr
+    assert_same(snapshot(dirty.pipeline), dirty.baseline)
+
+
+# --- crash safety: kill -9 mid-step, re-run, compare with the uninterrupted run --------------------------------
+
+
+def test_kill_during_load_then_rerun_equals_the_uninterrupted_run(dirty: Dirty, tmp_path: Path) -> None:
+    # Two kills: one while the trip files land (right after the zones are printed), one anywhere in the step
+    # (files, dbt, training, scoring); then an ordinary run.
+    for attempt, (marker, low, high) in enumerate([("taxi_zone_lookup.csv:", 0.0, 0.6), ("load →", 0.2, 9.0)]):
+        killed = run_and_kill(dirty.pipeline, ["load"], tmp_path / f"load-{attempt}.log", marker, kill_delay(low, high))
+        print(f"load killed={killed.killed} after {killed.after_seconds:.1f} s, after the line: {killed.landed_after}")
+        if killed.killed:
+            assert newest_run(dirty.pipeline, "load")[0] == "running"  # left as is: pipeline_health shows it
+        dirty.pipeline.env["MLWATCH_LOCK_TIMEOUT"] = "120"  # a killed Postgres session may take a moment to go
+    dirty.run("load")
+    del dirty.pipeline.env["MLWATCH_LOCK_TIMEOUT"]
+    assert newest_run(dirty.pipeline, "load")[0] == "success"
+    assert_same(snapshot(dirty.pipeline), dirty.baseline)
+
+
+def test_kill_during_metrics_then_rerun_equals_the_uninterrupted_run(dirty: Dirty, tmp_path: Path) -> None:
+    # The last 7 days are "not computed yet", as after new days land. The kill lands after the first dbt build,
+    # while the days are computed and written (or during the final dbt build).
+    first_pending = dt.date(2021, 2, 22)
+    warehouse: Warehouse = dirty.pipeline.connect()
+    try:
+        [(full_day,)] = warehouse.rows("select count(*) from raw.batch_metrics where batch_date = ?", [first_pending])
+        warehouse.execute("delete from raw.batch_metrics where batch_date >= ?", [first_pending])
+    finally:
+        warehouse.close()
+    marker = "dbt build --selector metric_inputs: ok"
+    killed = run_and_kill(dirty.pipeline, ["metrics"], tmp_path / "metrics.log", marker, kill_delay(3.0, 10.0))
+    days = dirty.pipeline.query(
+        "select batch_date, count(*) as n from raw.batch_metrics where batch_date >= ? group by batch_date",
+        [first_pending],
+    )
+    print(
+        f"metrics killed={killed.killed} after {killed.after_seconds:.1f} s, after the line: {killed.landed_after}; "
+        f"{len(days)} of 7 days committed before the kill"
+    )
+    assert set(days.n) <= {full_day}  # no partial day: a day has all its rows or none
+    if killed.killed:
+        assert newest_run(dirty.pipeline, "metrics")[0] == "running"
+    dirty.run("metrics", MLWATCH_LOCK_TIMEOUT="120")
+    assert newest_run(dirty.pipeline, "metrics")[0] == "success"
+    assert_same(snapshot(dirty.pipeline), dirty.baseline)
+
+
+# --- configuration: refused before anything runs ----------------------------------------------------------------
+
+
+@pytest.fixture(params=TARGETS)
+def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Pipeline]:
+    if request.param == "postgres":
+        require_postgres()
+    yield from make_pipeline(request.param, tmp_path / "warehouse")
+
+
+def _project_with_seed_row(folder: Path, row: str) -> Path:
+    folder.mkdir()
+    shutil.copy(PROJECT_DIR / "dbt_project.yml", folder / "dbt_project.yml")
+    shutil.copytree(PROJECT_DIR / "seeds", folder / "seeds")
+    with (folder / "seeds" / "monitored_columns.csv").open("a") as handle:
+        handle.write(row + "\n")
+    return folder
+
+
+BAD_CONFIGS = {  # case -> (an extra row for seeds/monitored_columns.csv, env, the step run, the message)
+    "unknown_column": (
+        "tip_amount_typo,numerical_feature,,",
+        {},
+        "load",
+        "names unknown column(s) ['tip_amount_typo']",
+    ),
+    "column_not_an_identifier": (
+        '"fare_amount; drop table raw.green_trips",numerical_feature,,',
+        {},
+        "metrics",
+        "is not a plain lower-case identifier",
+    ),
+    "unknown_month": (
+        None,
+        {"MLWATCH_PRODUCTION_MONTHS": "2021-13"},
+        "load",
+        "production month '2021-13' is not a month",
+    ),
+}
+
+
+def database_exists(pipeline: Pipeline) -> bool:
+    if pipeline.target == "duckdb":
+        return Path(pipeline.env["DUCKDB_PATH"]).exists() or lock_file(pipeline.settings).exists()
+    import psycopg
+
+    with psycopg.connect(**POSTGRES, dbname="postgres") as admin:
+        found = admin.execute("select 1 from pg_database where datname = %s", [pipeline.env["POSTGRES_DB"]])
+        return found.fetchone() is not None
+
+
+@pytest.mark.parametrize("case", BAD_CONFIGS, ids=list(BAD_CONFIGS))
+def test_a_bad_configuration_is_refused_before_anything_runs(fresh: Pipeline, case: str, tmp_path: Path) -> None:
+    seed_row, env, step, message = BAD_CONFIGS[case]
+    if seed_row:
+        fresh.env["MLWATCH_PROJECT_DIR"] = str(_project_with_seed_row(tmp_path / "project", seed_row))
+    fresh.env.update(env)
+    result = fresh.run(step, check=False)
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode == 1, output
+    assert f"✗ {step} failed:" in output and message in output and "Traceback" not in output
+    assert not database_exists(fresh)  # nothing written: no warehouse, no lock, no pipeline_runs row
+
+
+# --- the writer lock itself --------------------------------------------------------------------------------------
+
+
+def test_the_writer_lock_refuses_a_second_holder_waits_when_asked_and_frees(fresh: Pipeline) -> None:
+    settings = fresh.settings
+    with step_lock(settings, "metrics", timeout=0):
+        refused = r"another mlwatch run is writing to .*mlwatch metrics \(pid"
+        with pytest.raises(LockError, match=refused), step_lock(settings, "load", timeout=0):
+            pass
+        started = time.monotonic()
+        with pytest.raises(LockError, match=r"`load` was refused after waiting 1 s"), step_lock(settings, "load", 1):
+            pass
+        assert time.monotonic() - started >= 1
+    with step_lock(settings, "load", timeout=0):  # free again once the holder leaves
+        pass
+
+
+def test_the_writer_lock_is_released_when_its_holder_is_killed(fresh: Pipeline, tmp_path: Path) -> None:
+    holder = (
+        "import sys, time\n"
+        "from mlwatch.locks import step_lock\n"
+        "from mlwatch.warehouse import WarehouseSettings\n"
+        "from pathlib import Path\n"
+        f"settings = WarehouseSettings.from_env(Path({str(PROJECT_DIR)!r}))\n"
+        "with step_lock(settings, 'metrics', timeout=0):\n"
+        "    print('locked', flush=True)\n"
+        "    time.sleep(120)\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", holder], env=fresh.env, stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
+    assert process.stdout is not None and process.stdout.readline().strip() == "locked"
+    with pytest.raises(LockError), step_lock(fresh.settings, "load", timeout=0):
+        pass
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    started = time.monotonic()
+    with step_lock(fresh.settings, "load", timeout=10):
+        waited = time.monotonic() - started
+    assert waited < 5
+
+
+# --- the row rules against the real files ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("month", ["2021-01", "2021-02", "2022-01", "2022-02"])
+def test_the_real_files_hold_no_row_the_loader_would_quarantine(month: str) -> None:
+    require_data()
+    path = DATA_DIR / f"green_tripdata_{month}.parquet"
+    checks = RowChecks(zone_ids=read_zones(DATA_DIR / ZONES)["locationid"].combine_chunks())
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    rejected = sum(
+        batch.num_rows - classify_rows(batch, checks, now).null_count for batch in read_trip_batches(path, month, now)
+    )
+    assert rejected == 0
+
+
+def test_each_row_gets_the_first_rule_it_breaks() -> None:
+    ts = pa.timestamp("us")
+    pickup = dt.datetime(2021, 2, 1, 8)
+    rows = [  # (pickup, dropoff, pu, do) -> reason
+        ((pickup, pickup + dt.timedelta(minutes=9), 1, 2), None),
+        ((None, pickup, 1, 2), "missing_pickup_or_dropoff"),
+        ((pickup, pickup - dt.timedelta(minutes=1), 999, 2), "dropoff_before_pickup"),  # and an unknown zone
+        ((pickup, pickup + dt.timedelta(hours=24, seconds=1), 1, 2), "longer_than_max_trip_hours"),
+        ((pickup, pickup + dt.timedelta(hours=24), 1, 2), None),  # exactly the limit is allowed
+        ((FUTURE, FUTURE, 1, 2), "pickup_in_future"),
+        ((pickup, pickup, None, 2), None),  # a missing zone is not an unknown one
+        ((pickup, pickup, 1, 266), "unknown_dropoff_location"),
+    ]
+    columns = list(zip(*(row for row, _ in rows), strict=True))
+    batch = pa.RecordBatch.from_arrays(
+        [
+            pa.array(columns[0], ts),
+            pa.array(columns[1], ts),
+            pa.array(columns[2], pa.int64()),
+            pa.array(columns[3], pa.int64()),
+        ],
+        names=["lpep_pickup_datetime", "lpep_dropoff_datetime", "pulocationid", "dolocationid"],
+    )
+    checks = RowChecks(zone_ids=pa.array(range(1, 266), pa.int64()))
+    reasons = classify_rows(batch, checks, dt.datetime(2026, 1, 1))
+    assert reasons.to_pylist() == [reason for _, reason in rows]
