@@ -115,7 +115,8 @@ def save(trained: TrainedModel, folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{trained.metadata.model_version}.pkl"
     metadata = {**asdict(trained.metadata), "trained_at": trained.metadata.trained_at.isoformat()}
-    _write_atomically(folder / f"{trained.metadata.model_version}.json", (json.dumps(metadata, indent=2) + "\n").encode())
+    metadata_text = json.dumps(metadata, indent=2) + "\n"
+    _write_atomically(folder / f"{trained.metadata.model_version}.json", metadata_text.encode())
     _write_atomically(path, pickle.dumps(trained.model))
     return path
 
