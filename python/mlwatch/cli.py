@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
-import pyarrow.parquet as pq
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -23,6 +22,7 @@ from mlwatch.batches import MetricsRun
 from mlwatch.config import MonitoringConfig, check_metrics_engine, load_config
 from mlwatch.dbt import run_dbt
 from mlwatch.errors import MlwatchError
+from mlwatch.locks import step_lock
 from mlwatch.warehouse import Warehouse, WarehouseSettings, connect, ensure_raw_tables
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -59,8 +59,9 @@ class StepRun:
 
 @contextmanager
 def _logged_step(name: str) -> Iterator[tuple[MonitoringConfig, WarehouseSettings, StepRun]]:
-    """A step that writes: recorded in raw.pipeline_runs as running, then as success or failed."""
-    with _step(name) as (config, settings):
+    """A step that writes: holds the warehouse's writer lock (python/mlwatch/locks.py; a second run is refused
+    before it records anything), recorded in raw.pipeline_runs as running, then as success or failed."""
+    with _step(name) as (config, settings), step_lock(settings, name):
         run_id = runlog.record_start(settings, name)
         step = StepRun()
         try:
@@ -116,21 +117,26 @@ def load_command(
             for month in config.months
         }
         zone_path = loader.ensure_file(data_dir, loader.ZONE_FILE, base_url)
+        file_rows = {month: loader.check_trip_file(path) for month, path in paths.items()}  # before any write
         with _warehouse(settings, create_database=True) as warehouse:
             ensure_raw_tables(warehouse)
+            zones = loader.load_zones(warehouse, zone_path)  # first: trips are checked against the zones
+            console.print(f"  {zone_path.name}: {zones} zones")
+            checks = loader.RowChecks(loader.known_zone_ids(warehouse), config.max_trip_hours, config.max_reject_share)
             trips = 0
             with _progress() as progress:
                 for month, path in paths.items():
-                    tick = _ticker(progress, f"trips {path.name}", pq.ParquetFile(path).metadata.num_rows)
-                    loaded = loader.load_trip_file(warehouse, path, month, tick)
+                    tick = _ticker(progress, f"trips {path.name}", file_rows[month])
+                    loaded = loader.load_trip_file(warehouse, path, month, tick, checks)
                     trips += loaded.rows
                     step.rows += loaded.rows
                     note = (
                         f" (ignored unknown columns {list(loaded.ignored_columns)})" if loaded.ignored_columns else ""
                     )
+                    if loaded.rejected:
+                        reasons = ", ".join(f"{reason}: {count:,}" for reason, count in loaded.rejected.items())
+                        note += f"; {sum(loaded.rejected.values()):,} rows quarantined ({reasons})"
                     console.print(f"  {path.name}: {loaded.rows:,} trips{note}")
-            zones = loader.load_zones(warehouse, zone_path)
-            console.print(f"  {zone_path.name}: {zones} zones")
         _dbt(config, settings, "build", "--selector", "training_inputs")
         from mlwatch import train as trainer  # scikit-learn takes seconds to import; only this step needs it
 

@@ -1,0 +1,131 @@
+"""What the benchmarks share: isolated pipelines, child processes timed with their peak memory, results.
+
+Every measured step runs in a child process, so its peak RSS (`os.wait4`'s ru_maxrss, which covers the
+children it waited for, dbt included) is its own. Postgres' server processes are not children: their
+memory is not in these figures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+DATA_DIR = Path(os.environ.get("TAXI_DATA_DIR", ROOT.parent / "shared" / "data"))
+VENV_BIN = Path(sys.executable).parent
+POSTGRES = {
+    "host": os.environ.get("POSTGRES_HOST", "127.0.0.1"),
+    "port": os.environ.get("POSTGRES_PORT", "5432"),
+    "user": os.environ.get("POSTGRES_USER", "postgres"),
+    "password": os.environ.get("POSTGRES_PASSWORD", ""),
+}
+
+
+@dataclass(frozen=True)
+class Measured:
+    seconds: float
+    peak_rss_mib: float
+    output: str
+
+
+def pipeline_env(target: str, folder: Path, database: str, **extra: str) -> dict[str, str]:
+    """A private warehouse (DuckDB file in `folder`, or Postgres database `database`) and dbt artifacts."""
+    folder.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "DBT_TARGET": target,
+        "DUCKDB_PATH": str(folder / "warehouse.duckdb"),
+        "POSTGRES_HOST": POSTGRES["host"],
+        "POSTGRES_PORT": POSTGRES["port"],
+        "POSTGRES_USER": POSTGRES["user"],
+        "POSTGRES_PASSWORD": POSTGRES["password"],
+        "POSTGRES_DB": database,
+        "DBT_TARGET_PATH": str(folder / "target"),
+        "DBT_LOG_PATH": str(folder / "logs"),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "TAXI_DATA_DIR": str(DATA_DIR),
+        "MLWATCH_PROJECT_DIR": str(ROOT),
+    }
+    env.pop("MLWATCH_REFERENCE_MONTH", None)
+    env.pop("MLWATCH_PRODUCTION_MONTHS", None)
+    return {**env, **extra}
+
+
+def drop_database(database: str) -> None:
+    import psycopg
+
+    with psycopg.connect(**POSTGRES, dbname="postgres", autocommit=True) as admin:
+        admin.execute(f'drop database if exists "{database}" with (force)')
+
+
+def measure(command: Sequence[str], env: dict[str, str]) -> Measured:
+    """Run `command` to completion; its wall time, the peak RSS of its process tree's largest process, its output."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        list(command), cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    assert process.stdout is not None
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed (exit {process.returncode}):\n{output[-4000:]}")
+    return Measured(seconds, usage.ru_maxrss / 1024, output)
+
+
+def mlwatch(*args: str) -> list[str]:
+    return [str(VENV_BIN / "mlwatch"), *args]
+
+
+def number_in(output: str, pattern: str) -> float:
+    """A figure the program printed (first group of `pattern`), e.g. the engine's own `warehouse: ..., 12.3 s`."""
+    found = re.search(pattern, output)
+    if not found:
+        raise SystemExit(f"no match for {pattern!r} in:\n{output[-2000:]}")
+    return float(found.group(1).replace(",", ""))
+
+
+def spread(values: Sequence[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "runs": len(values)}
+
+
+def machine() -> dict[str, Any]:
+    memory_kib = next(
+        int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")
+    )
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    return {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "memory_gib": round(memory_kib / 1024**2, 1),
+        "git_commit": commit.stdout.strip(),
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def save(name: str, results: dict[str, Any]) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps({"machine": machine(), **results}, indent=2, default=str) + "\n")
+    return path
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [[str(cell) for cell in row] for row in [headers, *rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = [" | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in cells]
+    lines.insert(1, "-|-".join("-" * width for width in widths))
+    return "\n".join(lines)

@@ -1,0 +1,291 @@
+"""Scale benchmark: a year of daily batches of 100,000 trips (36.5M rows) against a 1M-row reference.
+
+The data are the real TLC trips resampled: `mlwatch load` lands 2021-01/02 and dbt builds the scored trips,
+then the reference's input-valid rows are drawn (with replacement, deterministically) into a 1M-row
+reference and the production rows into 100,000 trips for each day of 2022, written over
+intermediate.int_trips_scored in a warehouse in a temp folder (never committed, deleted at the end). Then:
+
+- the warehouse engine on the whole year (one dbt run), with its peak RSS and where the time goes;
+- one new day: the engine again with one day pending (the reference profile is kept);
+- the Evidently engine's per-day work on a few days, extrapolated to the year;
+- the same on Postgres (the generated rows are sent with COPY), if asked.
+
+    .venv/bin/python bench/scale.py                     # DuckDB, full size
+    .venv/bin/python bench/scale.py --targets duckdb postgres
+    .venv/bin/python bench/scale.py --quick             # 31 days x 20,000 trips, 200,000 reference rows
+
+Prints a table and writes bench/results/scale.json (or scale-quick.json; git-ignored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchlib import ROOT, drop_database, measure, mlwatch, number_in, pipeline_env, save, table
+
+FIRST_DAY = "2022-01-01"
+CHUNK_ROWS = 1_000_000
+MODEL_SECONDS = re.compile(r"OK created sql \w+ model intermediate\.(\w+) .* in ([\d.]+)s\]")
+
+
+@dataclass(frozen=True)
+class Size:
+    months: int  # of 2022, every day of which is a batch
+    days: int
+    trips_per_day: int
+    reference_rows: int
+
+    @property
+    def production_months(self) -> str:
+        return ",".join(f"2022-{month:02d}" for month in range(1, self.months + 1))
+
+
+FULL = Size(months=12, days=365, trips_per_day=100_000, reference_rows=1_000_000)
+QUICK = Size(months=1, days=31, trips_per_day=20_000, reference_rows=200_000)
+
+
+def generate(duckdb_path: Path, size: Size) -> dict[str, float]:
+    """Replace int_trips_scored by the resampled year; only the columns the engine reads are kept."""
+    import duckdb
+
+    from mlwatch.config import load_config
+
+    columns = load_config(ROOT).monitored_columns
+    picked = ", ".join(f"source.{column}" for column in columns)
+    started = time.perf_counter()
+    con = duckdb.connect(str(duckdb_path))
+    con.execute(
+        "create or replace table intermediate.scale_source as "
+        f"select split, model_version, {', '.join(columns)}, "
+        "row_number() over (partition by split order by trip_id) - 1 as pick "
+        "from intermediate.int_trips_scored where passes_input_rules and split in ('reference', 'production')"
+    )
+    sizes = dict(con.execute("select split, count(*) from intermediate.scale_source group by split").fetchall())
+    con.execute("drop table intermediate.int_trips_scored")
+    # hash() of the row number picks a source row: a fixed pseudo-random draw with replacement
+    con.execute(
+        f"""
+        create table intermediate.int_trips_scored as
+        select
+            drawn.range as trip_id, 'reference' as split, cast(null as date) as batch_date,
+            source.model_version, true as passes_input_rules, {picked}
+        from range({size.reference_rows}) as drawn
+        inner join intermediate.scale_source as source
+            on source.split = 'reference' and source.pick = hash(drawn.range) % {sizes["reference"]}
+        union all
+        select
+            {size.reference_rows} + drawn.range as trip_id, 'production' as split,
+            cast(date '{FIRST_DAY}' + cast(drawn.range // {size.trips_per_day} as integer) as date) as batch_date,
+            source.model_version, true as passes_input_rules, {picked}
+        from range({size.days * size.trips_per_day}) as drawn
+        inner join intermediate.scale_source as source
+            on source.split = 'production' and source.pick = hash(drawn.range + 1) % {sizes["production"]}
+        """
+    )
+    rows = con.execute("select count(*) from intermediate.int_trips_scored").fetchone()[0]
+    con.close()
+    return {"rows": rows, "seconds": time.perf_counter() - started}
+
+
+def copy_to_postgres(duckdb_path: Path, env: dict[str, str]) -> dict[str, float]:
+    """Send the generated rows to Postgres through the loader's COPY path, a million rows at a time."""
+    import duckdb
+
+    from mlwatch.warehouse import WarehouseSettings, connect
+
+    started = time.perf_counter()
+    source = duckdb.connect(str(duckdb_path), read_only=True)
+    described = source.execute("describe intermediate.int_trips_scored").fetchall()
+    reader = source.execute("select * from intermediate.int_trips_scored").to_arrow_reader(CHUNK_ROWS)
+    types = {"BIGINT": "bigint", "DOUBLE": "double precision", "VARCHAR": "text", "DATE": "date", "BOOLEAN": "boolean"}
+    warehouse = connect(WarehouseSettings.from_env(ROOT, env))
+    warehouse.execute("drop table if exists intermediate.int_trips_scored cascade")
+    warehouse.execute(
+        "create table intermediate.int_trips_scored ("
+        + ", ".join(f"{name} {types[kind]}" for name, kind, *_ in described)
+        + ")"
+    )
+    rows = 0
+    for batch in reader:
+        warehouse.append("intermediate.int_trips_scored", batch)
+        rows += batch.num_rows
+    warehouse.execute("analyze intermediate.int_trips_scored")
+    warehouse.close()
+    source.close()
+    return {"rows": rows, "seconds": time.perf_counter() - started}
+
+
+def child(what: str, days: int) -> None:
+    """Run in a child process (its peak RSS is measured): the warehouse engine, or Evidently on `days` days."""
+    from mlwatch.config import load_config
+    from mlwatch.warehouse import WarehouseSettings, connect
+
+    config = load_config(ROOT)
+    settings = WarehouseSettings.from_env(ROOT)
+    started = time.perf_counter()
+    if what == "engine":
+        from mlwatch import warehouse_engine
+
+        handler = logging.StreamHandler(sys.stdout)
+        logging.getLogger(warehouse_engine.__name__).addHandler(handler)
+        logging.getLogger(warehouse_engine.__name__).setLevel(logging.DEBUG)
+        run = warehouse_engine.compute_metrics(config, settings)
+        print(json.dumps({"days": run.days_computed, "rows": run.rows_written, "seconds": run.seconds}))
+        return
+    from mlwatch import metrics
+
+    warehouse = connect(settings)
+    columns = ", ".join(config.monitored_columns)
+    select = f"select batch_date, {columns} from intermediate.int_trips_scored where passes_input_rules and "
+    reference = warehouse.query(select + "split = 'reference'")
+    read_reference = time.perf_counter() - started
+    per_day = []
+    for offset in range(days):
+        day_started = time.perf_counter()
+        current = warehouse.query(select + f"batch_date = date '{FIRST_DAY}' + {offset * 7}")
+        metrics.evaluate_batch(current, reference, config)
+        per_day.append(time.perf_counter() - day_started)
+    warehouse.close()
+    print(json.dumps({"read_reference": read_reference, "per_day": per_day, "reference_rows": len(reference)}))
+
+
+def run_child(env: dict[str, str], what: str, days: int = 0) -> tuple[dict[str, Any], float, str]:
+    measured = measure([sys.executable, __file__, "--child", what, "--sample-days", str(days)], env)
+    return json.loads(measured.output.strip().splitlines()[-1]), measured.peak_rss_mib, measured.output
+
+
+def engine_figures(env: dict[str, str]) -> dict[str, Any]:
+    year, year_rss, output = run_child(env, "engine")
+    models = {name: float(seconds) for name, seconds in MODEL_SECONDS.findall(output)}
+    steps = {
+        "dbt_seconds": number_in(output, r"dbt run of the engine models for \d+ day\(s\): ([\d.]+) s"),
+        "p_value_seconds": number_in(output, r"p-value scores: \d+, ([\d.]+) s"),
+        "write_seconds": number_in(output, r"calibrated verdicts and writes: \d+ rows, ([\d.]+) s"),
+    }
+    last_day = f"date '{FIRST_DAY}' + {year['days'] - 1}"
+    from mlwatch.warehouse import WarehouseSettings, connect
+
+    warehouse = connect(WarehouseSettings.from_env(ROOT, env))
+    warehouse.execute(f"delete from raw.batch_metrics where batch_date = {last_day}")
+    warehouse.close()
+    day, day_rss, _ = run_child(env, "engine")
+    return {
+        "year": {
+            **year,
+            "peak_rss_mib": year_rss,
+            **steps,
+            "model_seconds": models,
+        },
+        "one_new_day": {**day, "peak_rss_mib": day_rss},
+    }
+
+
+def prepare(env: dict[str, str]) -> None:
+    measure(mlwatch("load"), env)
+    measure(mlwatch("dbt", "build", "--selector", "metric_inputs"), env)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="31 days x 20,000 trips against 200,000 rows")
+    parser.add_argument("--targets", nargs="+", default=["duckdb"], choices=["duckdb", "postgres"])
+    parser.add_argument("--sample-days", type=int, default=3, help="days the Evidently engine runs on")
+    parser.add_argument("--child", choices=["engine", "evidently"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.sample_days)
+        return
+
+    size = QUICK if args.quick else FULL
+    year_env = {"MLWATCH_PRODUCTION_MONTHS": size.production_months}
+    results: dict[str, Any] = {
+        "size": {**size.__dict__, "production_months": size.production_months},
+        "rows": size.days * size.trips_per_day + size.reference_rows,
+    }
+    with tempfile.TemporaryDirectory(prefix="mlwatch-bench-scale-") as folder:
+        duckdb_env = pipeline_env("duckdb", Path(folder) / "duckdb", "-")
+        prepare(duckdb_env)
+        results["generate"] = generate(Path(duckdb_env["DUCKDB_PATH"]), size)
+        duckdb_env.update(year_env)
+        measure(mlwatch("dbt", "run", "--select", "int_batch_dates_spined"), duckdb_env)
+        if "duckdb" in args.targets:
+            evidently, evidently_rss, _ = run_child(duckdb_env, "evidently", args.sample_days)
+            results["duckdb"] = {
+                **engine_figures(duckdb_env),
+                "evidently_sample": {**evidently, "peak_rss_mib": evidently_rss},
+            }
+        if "postgres" in args.targets:
+            database = "mlwatch_bench_scale"
+            drop_database(database)
+            postgres_env = pipeline_env("postgres", Path(folder) / "postgres", database)
+            prepare(postgres_env)
+            copied = copy_to_postgres(Path(duckdb_env["DUCKDB_PATH"]), postgres_env)
+            postgres_env.update(year_env)
+            measure(mlwatch("dbt", "run", "--select", "int_batch_dates_spined"), postgres_env)
+            results["postgres"] = {"copy": copied, **engine_figures(postgres_env)}
+            drop_database(database)
+    path = save("scale-quick" if args.quick else "scale", results)
+    print(render(results))
+    print(f"\n→ {path}")
+
+
+def render(results: dict[str, Any]) -> str:
+    size = results["size"]
+    rows: list[list[Any]] = []
+    for target in ("duckdb", "postgres"):
+        if target not in results:
+            continue
+        figures = results[target]
+        year, day = figures["year"], figures["one_new_day"]
+        slowest = max(year["model_seconds"].items(), key=lambda item: item[1])
+        rows += [
+            [
+                target,
+                f"warehouse engine, {year['days']} days",
+                f"{year['seconds']:.1f}",
+                f"{year['peak_rss_mib']:.0f}",
+                f"dbt {year['dbt_seconds']:.1f} s (slowest model {slowest[0]} {slowest[1]:.1f} s), "
+                f"p-values {year['p_value_seconds']:.1f} s, calibration and writes {year['write_seconds']:.1f} s",
+            ],
+            [target, "warehouse engine, one new day", f"{day['seconds']:.1f}", f"{day['peak_rss_mib']:.0f}", ""],
+        ]
+        if "copy" in figures:
+            rows.append(
+                [
+                    target,
+                    f"COPY of the {figures['copy']['rows']:,} generated rows",
+                    f"{figures['copy']['seconds']:.1f}",
+                    "-",
+                    "",
+                ]
+            )
+        if "evidently_sample" in figures:
+            sample = figures["evidently_sample"]
+            per_day = sum(sample["per_day"]) / len(sample["per_day"])
+            rows.append(
+                [
+                    target,
+                    f"Evidently engine, {size['days']} days (extrapolated)",
+                    f"{sample['read_reference'] + per_day * size['days']:.0f}",
+                    f"{sample['peak_rss_mib']:.0f}",
+                    f"{per_day:.2f} s a day ({len(sample['per_day'])} days), reference {sample['read_reference']:.1f}s",
+                ]
+            )
+    header = (
+        f"{size['days']} days x {size['trips_per_day']:,} trips against {size['reference_rows']:,} reference rows "
+        f"({results['rows']:,} rows; generated in {results['generate']['seconds']:.0f} s)\n"
+    )
+    return header + table(["warehouse", "what", "seconds", "peak RSS MiB", "where the time goes"], rows)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,239 @@
+{#- Building blocks of the warehouse engine (models/intermediate/int_*_computed and friends), which
+    reproduces in SQL what Evidently 0.7 writes to raw.batch_metrics. Evidently's own definitions live
+    in evidently/legacy/calculations/stattests/ and data_drift.py; comments below cite them. -#}
+
+{#- The stat tests the engine implements, keyed by Evidently's registered name: the name raw.batch_metrics
+    reports (mlwatch.metrics reports every test by Evidently's display name), the default threshold, how
+    the score compares with the threshold when Evidently calls it drift, and the column kinds Evidently
+    allows. K-S, chi-square and Z are p-values: SQL computes their statistics and mlwatch.warehouse_engine
+    the p-values, as SQL has no Kolmogorov, chi-square or normal distribution. -#}
+{% macro engine_stat_tests() -%}
+    {{ return({
+        'wasserstein': {'display_name': 'Wasserstein distance (normed)', 'threshold': 0.1, 'drift_when': '>=',
+                        'kinds': ['numerical']},
+        'jensenshannon': {'display_name': 'Jensen-Shannon distance', 'threshold': 0.1, 'drift_when': '>=',
+                          'kinds': ['numerical', 'categorical']},
+        'psi': {'display_name': 'PSI', 'threshold': 0.1, 'drift_when': '>=', 'kinds': ['numerical', 'categorical']},
+        'ks': {'display_name': 'K-S p_value', 'threshold': 0.05, 'drift_when': '<=', 'kinds': ['numerical']},
+        'chisquare': {'display_name': 'chi-square p_value', 'threshold': 0.05, 'drift_when': '<',
+                      'kinds': ['categorical']},
+        'z': {'display_name': 'Z-test p_value', 'threshold': 0.05, 'drift_when': '<', 'kinds': ['categorical']},
+    }) }}
+{%- endmacro %}
+
+{#- `case` over the implemented tests: one attribute of the test named by `key_column`. -#}
+{% macro engine_stat_test_attribute(key_column, attribute) -%}
+    case {{ key_column }}
+        {%- for name, test in engine_stat_tests().items() %}
+        when '{{ name }}' then {% if test[attribute] is string %}'{{ test[attribute] }}'{% else %}{{ test[attribute] }}{% endif %}
+        {%- endfor %}
+    end
+{%- endmacro %}
+
+{#- Evidently's drift flag for a score: distances drift from the threshold up, p-values below it. -#}
+{% macro engine_drift_detected(key_column, score, threshold) -%}
+    case {{ key_column }}
+        {%- for name, test in engine_stat_tests().items() %}
+        when '{{ name }}' then {{ score }} {{ test.drift_when }} {{ threshold }}
+        {%- endfor %}
+    end
+{%- endmacro %}
+
+{#- The seed's columns (name, role, kind) for the given roles, read when dbt executes: SQL needs the
+    column names themselves to unpivot the trips. Before the seed is loaded (e.g. `dbt docs generate`
+    on a fresh warehouse) there is nothing to read, and the models compile to empty selects. -#}
+{% macro engine_columns(roles) -%}
+    {%- set seed = ref('monitored_columns') -%}
+    {%- if not execute or load_relation(seed) is none -%}
+        {{ return([]) }}
+    {%- endif -%}
+    {%- set rows = run_query(
+        'select column_name, role, stat_test from ' ~ seed ~ ' order by column_name'
+    ).rows -%}
+    {%- set tests = engine_stat_tests() -%}
+    {%- set columns = [] -%}
+    {%- for row in rows if row['role'] in roles -%}
+        {%- set kind = 'categorical' if row['role'] == 'categorical_feature' else 'numerical' -%}
+        {%- set stat_test = row['stat_test'] -%}
+        {%- if stat_test and stat_test not in tests -%}
+            {{ exceptions.raise_compiler_error(
+                "seeds/monitored_columns.csv asks for stat test '" ~ stat_test ~ "' on column '" ~ row['column_name']
+                ~ "'; the warehouse engine implements " ~ (tests.keys() | list | join(', '))
+                ~ ". Use `mlwatch metrics --engine evidently` for other tests.") }}
+        {%- endif -%}
+        {%- if stat_test and kind not in tests[stat_test]['kinds'] -%}
+            {{ exceptions.raise_compiler_error(
+                "Stat test '" ~ stat_test ~ "' does not apply to " ~ kind ~ " column '" ~ row['column_name']
+                ~ "' (Evidently allows it for " ~ (tests[stat_test]['kinds'] | join(', ')) ~ " columns only)") }}
+        {%- endif -%}
+        {%- do columns.append({'name': row['column_name'], 'role': row['role'], 'kind': kind}) -%}
+    {%- endfor -%}
+    {{ return(columns) }}
+{%- endmacro %}
+
+{% macro engine_drift_roles() -%}
+    {{ return(['numerical_feature', 'categorical_feature', 'prediction']) }}
+{%- endmacro %}
+
+{#- The values a drift test sees: Evidently drops missing and infinite ones first
+    (data_drift.get_one_column_drift). NaN equals itself in both DuckDB and Postgres. -#}
+{% macro engine_is_observed(column) -%}
+    {%- if column.kind == 'numerical' -%}
+        {{ column.name }} not in (
+            cast('Infinity' as double precision), cast('-Infinity' as double precision), cast('NaN' as double precision)
+        )
+    {%- else -%}
+        {{ column.name }} is not null
+    {%- endif -%}
+{%- endmacro %}
+
+{#- pandas counts NaN as missing (MissingValueCount); SQL keeps NaN apart from null. -#}
+{% macro engine_is_missing(column) -%}
+    {%- if column.kind == 'numerical' -%}
+        ({{ column.name }} is null or {{ column.name }} = cast('NaN' as double precision))
+    {%- else -%}
+        {{ column.name }} is null
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The value a drift test sees: numerical columns as doubles, categorical ones as text labels. -#}
+{% macro engine_observed_value(column) -%}
+    {%- if column.kind == 'numerical' -%}
+        cast({{ column.name }} as double precision) as value,
+        cast(null as {{ dbt.type_string() }}) as category
+    {%- else -%}
+        cast(null as double precision) as value,
+        cast({{ column.name }} as {{ dbt.type_string() }}) as category
+    {%- endif -%}
+{%- endmacro %}
+
+{#- One row per distinct observed value of each column of `roles`, with its count, grouped by `keys`.
+    `profiled`, when given, skips (model version, column) pairs that relation already holds. -#}
+{% macro engine_value_counts(relation, keys, roles, profiled=none) -%}
+    {%- set columns = engine_columns(roles) -%}
+    {%- for column in columns %}
+    select
+        {{ keys | join(', ') }},
+        '{{ column.name }}' as column_name,
+        '{{ column.kind }}' as column_kind,
+        {{ engine_observed_value(column) }},
+        count(*) as value_count
+    from {{ relation }}
+    where
+        {{ engine_is_observed(column) }}
+        {%- if profiled is not none %}
+        and model_version not in (
+            select already.model_version from {{ profiled }} as already
+            where already.column_name = '{{ column.name }}'
+        )
+        {%- endif %}
+    group by {{ keys | join(', ') }}, {{ column.name }}
+    {% if not loop.last %}union all{% endif %}
+    {%- else %}
+    select
+        {{ keys | join(', ') }},
+        cast(null as {{ dbt.type_string() }}) as column_name,
+        cast(null as {{ dbt.type_string() }}) as column_kind,
+        cast(null as double precision) as value,
+        cast(null as {{ dbt.type_string() }}) as category,
+        cast(0 as bigint) as value_count
+    from {{ relation }}
+    where false
+    {%- endfor %}
+{%- endmacro %}
+
+{#- The batch dates this run computes: `engine_batch_dates` (set by mlwatch.warehouse_engine to the
+    pending days) or, when unset, every production day. -#}
+{% macro engine_batch_dates_filter(column) -%}
+    {%- set dates = var('engine_batch_dates', none) -%}
+    {%- if dates is none -%}
+        {{ column }} is not null
+    {%- elif dates | length == 0 -%}
+        false
+    {%- else -%}
+        {{ column }} in (
+            {%- for day in dates %}
+            {{ engine_date_literal(day) }}{% if not loop.last %},{% endif %}
+            {%- endfor %}
+        )
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro engine_date_literal(day) -%}
+    {%- if not modules.re.fullmatch('[0-9]{4}-[0-9]{2}-[0-9]{2}', day | string) -%}
+        {{ exceptions.raise_compiler_error("engine_batch_dates: '" ~ day ~ "' is not a YYYY-MM-DD date") }}
+    {%- endif -%}
+    cast('{{ day }}' as date)
+{%- endmacro %}
+
+{#- Postgres indexes for the as-of lookups below; DuckDB's ASOF join sorts instead and needs none. -#}
+{% macro engine_lookup_indexes(column_lists) -%}
+    {%- if target.type != 'postgres' -%}
+        {{ return([]) }}
+    {%- endif -%}
+    {%- set indexes = [] -%}
+    {%- for columns in column_lists -%}
+        {%- do indexes.append({'columns': columns}) -%}
+    {%- endfor -%}
+    {{ return(indexes) }}
+{%- endmacro %}
+
+{#- `left join` to the one row of `relation` nearest to `probe`: with `op` '>=' the greatest
+    `ordered` <= probe, with '>' the greatest < probe, with '<=' the least >= probe. `equal` pairs
+    a probe-side expression with a column of `relation` that must match. Pass a model (ref), not a
+    CTE: Postgres answers each probe from the model's index (engine_lookup_indexes), and a CTE used
+    twice is materialized without one. -#}
+{% macro asof_left_join(relation, alias, equal, probe, op, ordered) -%}
+    {{ return(adapter.dispatch('asof_left_join', 'mlwatch')(relation, alias, equal, probe, op, ordered)) }}
+{%- endmacro %}
+
+{% macro duckdb__asof_left_join(relation, alias, equal, probe, op, ordered) -%}
+    asof left join {{ relation }} as {{ alias }}
+        on
+            {%- for left, right in equal %}
+            {{ left }} = {{ alias }}.{{ right }} and
+            {%- endfor %}
+            {{ probe }} {{ op }} {{ alias }}.{{ ordered }}
+{%- endmacro %}
+
+{% macro default__asof_left_join(relation, alias, equal, probe, op, ordered) -%}
+    left join lateral (
+        select candidates.*
+        from {{ relation }} as candidates
+        where
+            {%- for left, right in equal %}
+            candidates.{{ right }} = {{ left }} and
+            {%- endfor %}
+            {{ probe }} {{ op }} candidates.{{ ordered }}
+        order by candidates.{{ ordered }} {{ 'asc' if op in ('<=', '<') else 'desc' }}
+        limit 1
+    ) as {{ alias }} on true
+{%- endmacro %}
+
+{#- numpy's log2 for the Sturges bin count (np.histogram_bin_edges(bins='sturges')). Postgres has no
+    double-precision log2; its numeric log is exact on powers of two, where the bin count turns. -#}
+{% macro engine_log2(expression) -%}
+    {{ return(adapter.dispatch('engine_log2', 'mlwatch')(expression)) }}
+{%- endmacro %}
+
+{% macro duckdb__engine_log2(expression) -%}
+    log2({{ expression }})
+{%- endmacro %}
+
+{% macro default__engine_log2(expression) -%}
+    cast(log(cast(2 as numeric), cast({{ expression }} as numeric)) as double precision)
+{%- endmacro %}
+
+{#- DuckDB takes up to 80% of the machine's memory by default, and a year of batches would use ~10 GB of it;
+    within this limit it spills its aggregates and sorts to disk instead, a little slower (a pre-hook of the
+    engine's models; the setting holds for the rest of that dbt run). Postgres manages its own memory. -#}
+{% macro engine_memory_limit() -%}
+    {{ return(adapter.dispatch('engine_memory_limit', 'mlwatch')()) }}
+{%- endmacro %}
+
+{% macro duckdb__engine_memory_limit() -%}
+    set memory_limit = '{{ var("engine_duckdb_memory_limit", "1GB") }}'
+{%- endmacro %}
+
+{% macro default__engine_memory_limit() -%}
+{%- endmacro %}

@@ -1,0 +1,45 @@
+{#- The batch side of every drift comparison: one row per batch date, model version, drift column (and
+    the target, for its range check) and distinct value, for the days this run computes. Numerical
+    values carry their running count, so the batch's CDF at any point is one lookup away. -#}
+{{ config(
+    indexes=engine_lookup_indexes([
+        ['batch_date', 'model_version', 'column_name', 'value'],
+        ['batch_date', 'model_version', 'column_name', 'cumulative_count'],
+    ])
+) }}
+
+with
+
+trips as (
+
+    select * from {{ ref('int_trips_scored') }}
+    where split = 'production' and passes_input_rules and {{ engine_batch_dates_filter('batch_date') }}
+
+),
+
+counted as (
+
+    {{ engine_value_counts('trips', ['batch_date', 'model_version'], engine_drift_roles() + ['target']) }}
+
+),
+
+final as (
+
+    select
+        batch_date,
+        model_version,
+        column_name,
+        column_kind,
+        value,
+        category,
+        value_count,
+        case when column_kind = 'numerical' then cast(sum(value_count) over running as bigint) end as cumulative_count
+    from counted
+    window running as (
+        partition by batch_date, model_version, column_name
+        order by value rows between unbounded preceding and current row
+    )
+
+)
+
+select * from final

@@ -1,0 +1,347 @@
+{#- Evidently's drift score per batch date, model version and drift column, from the sufficient
+    statistics of both sides. Distances are computed here; the p-value tests (K-S, chi-square, Z) leave
+    `drift_score` null and carry their statistic, which mlwatch.warehouse_engine turns into the p-value
+    with scipy exactly as Evidently does.
+
+    Normed Wasserstein (stattests/wasserstein_distance_norm.py): scipy's integral of |F_ref - F_batch|
+    over the merged support, divided by max(std_ref (ddof 0), 0.001). On each interval between two
+    batch values F_batch is a constant k, and the integral of |F_ref - k| splits where F_ref reaches k;
+    with A(x), the running integral of F_ref, every piece is a difference of A, so a batch only looks up
+    its own points (and one crossing point each) in the reference profile.
+    K-S statistic (scipy.stats.ks_2samp): the largest |F_ref - F_batch| over the merged support, which
+    on each such interval sits at one of its ends. -#}
+with
+
+tests as (
+
+    select * from {{ ref('int_column_tests_chosen') }}
+
+),
+
+reference_columns as (
+
+    select * from {{ ref('int_reference_columns_profiled') }}
+
+),
+
+batch_values as (
+
+    select * from {{ ref('int_batch_values_counted') }}
+
+),
+
+bins as (
+
+    select * from {{ ref('int_column_bins_counted') }}
+
+),
+
+points as (
+
+    select
+        batch_values.batch_date,
+        batch_values.model_version,
+        batch_values.column_name,
+        batch_values.value,
+        cast(batch_values.cumulative_count as double precision)
+        / cast(tests.current_rows as double precision) as current_share,
+        tests.reference_rows
+    from batch_values
+    inner join tests
+        on
+            batch_values.batch_date = tests.batch_date
+            and batch_values.model_version = tests.model_version
+            and batch_values.column_name = tests.column_name
+    where tests.stat_test_key in ('wasserstein', 'ks')
+
+),
+
+located as (
+
+    select
+        points.batch_date,
+        points.model_version,
+        points.column_name,
+        points.value,
+        points.current_share,
+        coalesce(below.cumulative_share, 0) as reference_share,
+        cast(
+            coalesce(below.cumulative_count, 0)
+            - case when below.value = points.value then below.value_count else 0 end
+            as double precision
+        ) / cast(points.reference_rows as double precision) as reference_share_before,
+        coalesce(below.cdf_integral + below.cumulative_share * (points.value - below.value), 0) as cdf_integral
+    from points
+    {{ asof_left_join(
+        ref('int_reference_values_profiled'), 'below',
+        [('points.model_version', 'model_version'), ('points.column_name', 'column_name')],
+        'points.value', '>=', 'value'
+    ) }}
+
+),
+
+stepped as (
+
+    select
+        *,
+        row_number() over batch_points as point_number,
+        lead(value) over batch_points as next_value,
+        lead(reference_share_before) over batch_points as next_reference_share_before,
+        lead(cdf_integral) over batch_points as next_cdf_integral
+    from located
+    window batch_points as (partition by batch_date, model_version, column_name order by value)
+
+),
+
+ks_statistics as (
+
+    select
+        stepped.batch_date,
+        stepped.model_version,
+        stepped.column_name,
+        max(greatest(
+            abs(stepped.reference_share - stepped.current_share),
+            coalesce(abs(stepped.next_reference_share_before - stepped.current_share), 0),
+            case when stepped.point_number = 1 then stepped.reference_share_before else 0 end
+        )) as test_statistic
+    from stepped
+    inner join tests
+        on
+            stepped.batch_date = tests.batch_date
+            and stepped.model_version = tests.model_version
+            and stepped.column_name = tests.column_name
+    where tests.stat_test_key = 'ks'
+    group by stepped.batch_date, stepped.model_version, stepped.column_name
+
+),
+
+-- Interval [value, upper) of each batch point, with F_batch = current_share on it; past the last
+-- batch value F_batch is 1 up to the reference's maximum.
+intervals as (
+
+    select
+        stepped.batch_date,
+        stepped.model_version,
+        stepped.column_name,
+        stepped.point_number,
+        stepped.value,
+        stepped.current_share,
+        stepped.cdf_integral,
+        coalesce(stepped.next_value, greatest(stepped.value, reference_columns.max_value)) as upper_value,
+        coalesce(
+            stepped.next_cdf_integral,
+            reference_columns.max_cdf_integral + greatest(stepped.value, reference_columns.max_value)
+            - reference_columns.max_value
+        ) as upper_cdf_integral
+    from stepped
+    inner join tests
+        on
+            stepped.batch_date = tests.batch_date
+            and stepped.model_version = tests.model_version
+            and stepped.column_name = tests.column_name
+    inner join reference_columns
+        on
+            stepped.model_version = reference_columns.model_version
+            and stepped.column_name = reference_columns.column_name
+    where tests.stat_test_key = 'wasserstein'
+
+),
+
+-- The first reference value whose CDF reaches the interval's F_batch: F_ref < k before it, >= k after.
+crossed as (
+
+    select
+        intervals.*,
+        case
+            when crossing.value <= intervals.value then intervals.value
+            when crossing.value >= intervals.upper_value then intervals.upper_value
+            else crossing.value
+        end as crossing_value,
+        case
+            when crossing.value <= intervals.value then intervals.cdf_integral
+            when crossing.value >= intervals.upper_value then intervals.upper_cdf_integral
+            else crossing.cdf_integral
+        end as crossing_cdf_integral
+    from intervals
+    {{ asof_left_join(
+        ref('int_reference_values_profiled'), 'crossing',
+        [('intervals.model_version', 'model_version'), ('intervals.column_name', 'column_name')],
+        'intervals.current_share', '<=', 'cumulative_share'
+    ) }}
+
+),
+
+wasserstein_distances as (
+
+    select
+        batch_date,
+        model_version,
+        column_name,
+        -- below the first batch value F_batch is 0: the integral of F_ref up to it
+        sum(case when point_number = 1 then cdf_integral else 0 end)
+        + sum(
+            current_share * (crossing_value - value) - (crossing_cdf_integral - cdf_integral)
+            + (upper_cdf_integral - crossing_cdf_integral) - current_share * (upper_value - crossing_value)
+        ) as distance
+    from crossed
+    group by batch_date, model_version, column_name
+
+),
+
+shares as (
+
+    select
+        *,
+        cast(reference_count as double precision) / cast(reference_rows as double precision) as reference_share,
+        cast(current_count as double precision) / cast(current_rows as double precision) as current_share,
+        -- chi-square's expected counts: the reference's, scaled to the batch's size
+        reference_count * (cast(current_rows as double precision) / cast(reference_rows as double precision))
+            as expected_count,
+        row_number() over (
+            partition by batch_date, model_version, column_name order by bin_start, category
+        ) as bin_number
+    from bins
+
+),
+
+-- scipy.spatial.distance.jensenshannon normalises both sides and sums rel_entr, which is 0 where a
+-- share is 0; PSI (stattests/psi.py) first replaces each side's empty bins by a small share.
+weighed as (
+
+    select
+        *,
+        (current_count - expected_count) * (current_count - expected_count) as squared_excess,
+        reference_share / sum(reference_share) over bin_sides as reference_weight,
+        current_share / sum(current_share) over bin_sides as current_weight,
+        min(case when reference_share > 0 then reference_share end) over bin_sides as reference_smallest,
+        min(case when current_share > 0 then current_share end) over bin_sides as current_smallest
+    from shares
+    window bin_sides as (partition by batch_date, model_version, column_name)
+
+),
+
+filled as (
+
+    select
+        *,
+        (reference_weight + current_weight) / 2 as mean_weight,
+        case
+            when reference_share > 0 then reference_share
+            when reference_smallest <= 0.0001 then reference_smallest / 1000000
+            else 0.0001
+        end as reference_filled,
+        case
+            when current_share > 0 then current_share
+            when current_smallest <= 0.0001 then current_smallest / 1000000
+            else 0.0001
+        end as current_filled
+    from weighed
+
+),
+
+binned_scores as (
+
+    select
+        batch_date,
+        model_version,
+        column_name,
+        -- rounding can take a zero divergence a hair below 0, where sqrt fails on Postgres
+        sqrt(greatest((
+            sum(case when reference_weight > 0 then reference_weight * ln(reference_weight / mean_weight) else 0 end)
+            + sum(case when current_weight > 0 then current_weight * ln(current_weight / mean_weight) else 0 end)
+        ) / 2, 0)) as jensenshannon,
+        sum((reference_filled - current_filled) * ln(reference_filled / current_filled)) as psi,
+        -- a value the reference lacks has an expected count of 0, and scipy's statistic is infinite
+        case
+            when min(reference_count) = 0 then cast('Infinity' as double precision)
+            else sum(case when expected_count > 0 then squared_excess / expected_count end)
+        end as chisquare,
+        count(*) - 1 as degrees_of_freedom,
+        count(*) as bin_count,
+        -- Z-test (stattests/z_stattest.py): shares of rows off the first value; which value comes
+        -- first only flips the statistic's sign, and the p-value is two-sided
+        cast(max(reference_rows) - max(case when bin_number = 1 then reference_count end) as double precision)
+        / max(reference_rows) as reference_off_first,
+        cast(max(current_rows) - max(case when bin_number = 1 then current_count end) as double precision)
+        / max(current_rows) as current_off_first,
+        max(reference_rows) as reference_rows,
+        max(current_rows) as current_rows
+    from filled
+    group by batch_date, model_version, column_name
+
+),
+
+pooled as (
+
+    select
+        *,
+        (reference_off_first * reference_rows + current_off_first * current_rows)
+        / (reference_rows + current_rows) as pooled_off_first,
+        cast(1 as double precision) / reference_rows + cast(1 as double precision) / current_rows as inverse_sizes
+    from binned_scores
+
+),
+
+binned_statistics as (
+
+    select
+        *,
+        case
+            when bin_count > 1
+                then
+                    (reference_off_first - current_off_first)
+                    / sqrt(pooled_off_first * (1 - pooled_off_first) * inverse_sizes)
+        end as z_statistic
+    from pooled
+
+),
+
+final as (
+
+    select
+        tests.batch_date,
+        tests.model_version,
+        tests.column_name,
+        tests.column_kind,
+        tests.stat_test_key,
+        tests.stat_test,
+        tests.threshold,
+        case tests.stat_test_key
+            when 'wasserstein' then wasserstein_distances.distance / greatest(reference_columns.std_value, 0.001)
+            when 'jensenshannon' then binned_statistics.jensenshannon
+            when 'psi' then binned_statistics.psi
+        end as drift_score,
+        case tests.stat_test_key
+            when 'ks' then ks_statistics.test_statistic
+            when 'chisquare' then binned_statistics.chisquare
+            -- one value on both sides: Evidently's p-value is 1, a statistic of 0
+            when 'z' then coalesce(binned_statistics.z_statistic, 0)
+        end as test_statistic,
+        case when tests.stat_test_key = 'chisquare' then binned_statistics.degrees_of_freedom end
+            as degrees_of_freedom,
+        tests.reference_rows,
+        tests.current_rows
+    from tests
+    inner join reference_columns
+        on
+            tests.model_version = reference_columns.model_version
+            and tests.column_name = reference_columns.column_name
+    left join wasserstein_distances
+        on
+            tests.batch_date = wasserstein_distances.batch_date
+            and tests.model_version = wasserstein_distances.model_version
+            and tests.column_name = wasserstein_distances.column_name
+    left join ks_statistics
+        on
+            tests.batch_date = ks_statistics.batch_date
+            and tests.model_version = ks_statistics.model_version
+            and tests.column_name = ks_statistics.column_name
+    left join binned_statistics
+        on
+            tests.batch_date = binned_statistics.batch_date
+            and tests.model_version = binned_statistics.model_version
+            and tests.column_name = binned_statistics.column_name
+
+)
+
+select * from final

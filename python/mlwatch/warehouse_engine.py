@@ -1,0 +1,179 @@
+"""The warehouse engine: the metrics the Evidently engine writes (drift, missing values, rows, health), in SQL.
+
+One dbt run of the engine's models (tag `warehouse_engine`, models/intermediate/) computes every
+pending day at once; the p-value tests' statistics become p-values here, with scipy, exactly as
+Evidently computes them; then the engine's rows are judged at the calibrated thresholds and written to
+raw.batch_metrics by the same code and under the same keys as the Evidently engine's, so nothing
+downstream can tell the engines apart except `engine`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from importlib.metadata import version as package_version
+from typing import Any
+
+from mlwatch.batches import MetricsRun, model_versions, pending_days
+from mlwatch.config import MonitoringConfig
+from mlwatch.dbt import run_dbt
+from mlwatch.errors import WarehouseError
+from mlwatch.schema import BATCH_METRIC_SCHEMA
+from mlwatch.warehouse import Warehouse, WarehouseSettings, connect, ensure_raw_tables
+
+SELECTOR = "tag:warehouse_engine"
+DRIFT_TABLE = "intermediate.int_column_drift_computed"
+METRICS_VIEW = "intermediate.int_batch_metrics_computed"
+
+log = logging.getLogger(__name__)
+
+
+def ks_p_value(statistic: float, reference_rows: int, current_rows: int) -> float:
+    """scipy.stats.ks_2samp's two-sided p-value (method 'auto', as Evidently calls it) for a known statistic."""
+    from scipy.stats import kstwo
+    from scipy.stats._stats_py import _attempt_exact_2kssamp  # ks_2samp's own exact path
+
+    # ks_2samp's branches once it has the statistic (scipy 1.17): exact up to 10,000 rows a side, where
+    # the statistic is first rounded to a multiple of 1 / lcm(n1, n2), else Smirnov's asymptotics.
+    n1, n2 = reference_rows, current_rows
+    if max(n1, n2) <= 10_000:
+        success, statistic, p_value = _attempt_exact_2kssamp(n1, n2, math.gcd(n1, n2), statistic, "two-sided")
+        if success:
+            return float(min(max(p_value, 0.0), 1.0))
+    m, n = sorted([float(n1), float(n2)], reverse=True)
+    return float(min(max(kstwo.sf(statistic, round(m * n / (m + n))), 0.0), 1.0))
+
+
+def chisquare_p_value(statistic: float, degrees_of_freedom: int) -> float:
+    """scipy.stats.chisquare's p-value for Pearson's statistic."""
+    from scipy.stats import chi2
+
+    return float(chi2.sf(statistic, degrees_of_freedom))
+
+
+def z_p_value(statistic: float) -> float:
+    """Evidently's two-sided proportions-difference Z-test (stattests/z_stattest.py), written as it does."""
+    from scipy.stats import norm
+
+    return float(2 * (1 - norm.cdf(abs(statistic))))
+
+
+@contextmanager
+def _connected(settings: WarehouseSettings) -> Iterator[Warehouse]:
+    # dbt runs in between, and DuckDB admits one writing process: never hold a connection across it.
+    warehouse = connect(settings)
+    try:
+        yield warehouse
+    finally:
+        warehouse.close()
+
+
+def _complete_p_values(warehouse: Warehouse) -> int:
+    """Turn the p-value tests' statistics into their scores; refuse any score still missing."""
+    rows = warehouse.rows(
+        "select batch_date, model_version, column_name, stat_test_key, test_statistic, degrees_of_freedom, "
+        f"reference_rows, current_rows from {DRIFT_TABLE} where drift_score is null"
+    )
+    with warehouse.transaction():
+        for day, version, column, test, statistic, dof, reference_rows, current_rows in rows:
+            if test == "ks":
+                score = ks_p_value(statistic, int(reference_rows), int(current_rows))
+            elif test == "chisquare":
+                score = chisquare_p_value(statistic, int(dof))
+            elif test == "z":
+                score = z_p_value(statistic)
+            else:
+                raise WarehouseError(f"the warehouse engine computed no {test} score for {column} on {day} ({version})")
+            warehouse.execute(
+                f"update {DRIFT_TABLE} set drift_score = ? "
+                "where batch_date = ? and model_version = ? and column_name = ?",
+                [score, day, version, column],
+            )
+    return len(rows)
+
+
+def _write_days(
+    warehouse: Warehouse, config: MonitoringConfig, version: str, days: list[dt.date], seconds_per_day: float
+) -> int:
+    """Judge the engine's rows at the calibrated thresholds, as the Evidently engine does, and write them by day."""
+    # The calibration (mlwatch.calibration) draws null days from the reference with Evidently's tests: it is
+    # shared by both engines and stored per reference and batch size, so only new sizes cost more than a read.
+    from mlwatch.calibration import ensure_calibration, with_calibrated_verdicts
+    from mlwatch.metrics import read_side, write_day
+
+    columns = [name for name in BATCH_METRIC_SCHEMA.names if not name.startswith("calibrated_")]
+    days_in = f"batch_date in ({', '.join('?' * len(days))})"
+    by_day: dict[dt.date, list[dict[str, Any]]] = {day: [] for day in days}
+    for values in warehouse.rows(
+        f"select {', '.join(columns)} from {METRICS_VIEW} where model_version = ? and {days_in}", [version, *days]
+    ):
+        row = dict(zip(columns, values, strict=True))
+        by_day[row["batch_date"]].append({**row, "compute_seconds": seconds_per_day})
+    sizes = {
+        day: next(int(row["metric_value"]) for row in rows if row["metric_name"] == "row_count")
+        for day, rows in by_day.items()
+    }
+    reference = read_side(warehouse, config, version, "split = 'reference'", [])
+    calibration = ensure_calibration(warehouse, config, version, reference, [size for size in sizes.values() if size])
+    return sum(
+        write_day(warehouse, day, version, with_calibrated_verdicts(rows, calibration, sizes[day], config))
+        for day, rows in by_day.items()
+    )
+
+
+def compute_metrics(
+    config: MonitoringConfig,
+    settings: WarehouseSettings,
+    full_refresh: bool = False,
+    on_start: Callable[[int], None] | None = None,
+    on_day: Callable[[dt.date], None] | None = None,
+) -> MetricsRun:
+    """Compute every (model version, batch date) not yet in raw.batch_metrics, or all with full_refresh."""
+    started = time.perf_counter()
+    with _connected(settings) as warehouse:
+        ensure_raw_tables(warehouse)
+        versions = model_versions(warehouse, config)
+        plan = {version: pending_days(warehouse, version, full_refresh) for version in versions}
+    days = sorted({day for version_days in plan.values() for day in version_days})
+    if on_start:
+        on_start(sum(len(version_days) for version_days in plan.values()))
+    if not days:
+        return MetricsRun(len(versions), 0, 0, time.perf_counter() - started)
+
+    from mlwatch.metrics import QUANTILES  # the health metrics' quantiles, named as the Evidently engine names them
+
+    engine_vars = {
+        "engine_batch_dates": [day.isoformat() for day in days],
+        "engine_quantiles": {name: quantile for quantile, name in QUANTILES.items()},
+        "evidently_version": package_version("evidently"),
+    }
+    # Reference profiles are kept between runs (incremental); a full refresh rebuilds them too.
+    dbt_run = run_dbt(
+        replace(config, overrides={**config.overrides, **engine_vars}),
+        settings,
+        ["run", "--select", SELECTOR, *(["--full-refresh"] if full_refresh else [])],
+    )
+    log.info("dbt run of the engine models for %d day(s): %.2f s", len(days), dbt_run.seconds)
+    log.debug("dbt output:\n%s", dbt_run.output)
+    with _connected(settings) as warehouse:
+        step_started = time.perf_counter()
+        p_values = _complete_p_values(warehouse)
+        log.info("p-value scores: %d, %.2f s", p_values, time.perf_counter() - step_started)
+        seconds_per_day = (time.perf_counter() - started) / len(days)
+        step_started = time.perf_counter()
+        rows_written = days_computed = 0
+        for version, version_days in plan.items():
+            if not version_days:
+                continue
+            rows_written += _write_days(warehouse, config, version, version_days, seconds_per_day)
+            days_computed += len(version_days)
+            if on_day:
+                for day in version_days:
+                    on_day(day)
+        log.info("calibrated verdicts and writes: %d rows, %.2f s", rows_written, time.perf_counter() - step_started)
+    return MetricsRun(len(versions), days_computed, rows_written, time.perf_counter() - started)

@@ -1,0 +1,206 @@
+"""The warehouse engine (SQL) against the Evidently engine, with Evidently as the oracle.
+
+The session's built pipeline ran the Evidently engine; a copy of its warehouse is recomputed with
+`mlwatch metrics --engine warehouse --full-refresh`. Both must write the same rows of raw.batch_metrics:
+every metric, on every production day, to 1e-6, with the same test names, thresholds and flags. Then
+the seed forces other stat tests (PSI, K-S, ...), and the engine is compared with Evidently run
+directly with the same configuration.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import POSTGRES, Pipeline
+
+from mlwatch import warehouse_engine
+from mlwatch.config import MonitoringConfig
+
+pytestmark = [pytest.mark.integration]
+
+KEYS = ["batch_date", "model_version", "metric_name", "column_name"]
+TOLERANCE = 1e-6
+# Each forced test exercises a path the defaults never take on this data: PSI and Jensen-Shannon on
+# Sturges histograms (numerical columns), PSI and chi-square on category counts, the exact K-S p-value.
+FORCED_TESTS = {
+    "fare_amount": ("psi", None),
+    "total_amount": ("jensenshannon", 0.05),
+    "trip_distance": ("ks", 0.01),
+    "pickup_location_id": ("psi", 0.2),
+    "dropoff_location_id": ("chisquare", None),
+}
+
+
+@dataclasses.dataclass
+class Engines:
+    evidently: Pipeline
+    warehouse: Pipeline
+
+
+@contextmanager
+def cloned(source: Pipeline, folder: Path) -> Iterator[Pipeline]:
+    """A copy of `source`'s warehouse (DuckDB file, or a Postgres database made from it as a template)."""
+    env = {**source.env, "DBT_TARGET_PATH": str(folder / "target"), "DBT_LOG_PATH": str(folder / "logs")}
+    if source.target == "duckdb":
+        env["DUCKDB_PATH"] = str(shutil.copy(source.env["DUCKDB_PATH"], folder / "warehouse.duckdb"))
+        yield Pipeline(source.target, env)
+        return
+    import psycopg
+
+    env["POSTGRES_DB"] = f"mlwatch_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(**POSTGRES, dbname="postgres", autocommit=True) as admin:
+        admin.execute(f'create database "{env["POSTGRES_DB"]}" template "{source.env["POSTGRES_DB"]}"')
+    try:
+        yield Pipeline(source.target, env)
+    finally:
+        with psycopg.connect(**POSTGRES, dbname="postgres", autocommit=True) as admin:
+            admin.execute(f'drop database if exists "{env["POSTGRES_DB"]}" with (force)')
+
+
+@pytest.fixture(scope="module", params=["duckdb", "postgres"])
+def engines(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engines]:
+    """The session's pipeline (Evidently engine) and a copy of it recomputed by the warehouse engine."""
+    evidently = request.getfixturevalue(f"built_{request.param}")
+    with cloned(evidently, tmp_path_factory.mktemp(f"warehouse-engine-{request.param}")) as warehouse:
+        warehouse.run("metrics", "--engine", "warehouse", "--full-refresh")
+        yield Engines(evidently, warehouse)
+
+
+def engine_metrics(pipeline: Pipeline) -> pd.DataFrame:
+    frame = pipeline.query("select * from raw.batch_metrics")
+    frame["batch_date"] = pd.to_datetime(frame["batch_date"]).dt.date
+    for column in ("metric_value", "threshold", "calibrated_threshold"):
+        frame[column] = frame[column].astype(float)
+    return frame
+
+
+def compare(expected: pd.DataFrame, actual: pd.DataFrame) -> pd.DataFrame:
+    """Both engines' rows side by side; fails on a key one engine wrote and the other did not."""
+    both = expected.merge(actual, on=KEYS, how="outer", suffixes=("_evidently", "_warehouse"), indicator=True)
+    unmatched = both[both["_merge"] != "both"]
+    assert unmatched.empty, f"keys written by one engine only:\n{unmatched[[*KEYS, '_merge']].head(20)}"
+    return both
+
+
+def nulls_as_none(series: pd.Series) -> list[object]:
+    """The drivers return missing flags and names as None, NaN or pd.NA; compare them as one thing."""
+    return [None if pd.isna(value) else value for value in series]
+
+
+def assert_same_values(both: pd.DataFrame) -> None:
+    evidently, warehouse = both["metric_value_evidently"], both["metric_value_warehouse"]
+    difference = (evidently - warehouse).abs().where(evidently.notna() | warehouse.notna(), 0)
+    worst = difference.groupby(both["metric_name"]).max()
+    assert (worst <= TOLERANCE).all(), f"largest difference per metric (NaN: missing on one side):\n{worst}"
+    # Evidently run directly judges no calibrated thresholds: compare the columns both sides have.
+    for column in [c for c in ("stat_test", "drift_detected", "calibrated_drift_detected") if f"{c}_evidently" in both]:
+        pairs = zip(nulls_as_none(both[f"{column}_evidently"]), nulls_as_none(both[f"{column}_warehouse"]), strict=True)
+        differing = both[[left != right for left, right in pairs]]
+        assert differing.empty, f"{column} differs:\n{differing[[*KEYS, f'{column}_evidently', f'{column}_warehouse']]}"
+    for column in [c for c in ("threshold", "calibrated_threshold") if f"{c}_evidently" in both]:
+        differing = (both[f"{column}_evidently"].fillna(-1) - both[f"{column}_warehouse"].fillna(-1)).abs()
+        assert (differing <= TOLERANCE).all(), both.loc[differing > TOLERANCE, [*KEYS, f"{column}_evidently"]]
+
+
+def test_warehouse_engine_writes_what_evidently_writes(engines: Engines) -> None:
+    evidently = engine_metrics(engines.evidently)
+    warehouse = engine_metrics(engines.warehouse)
+    both = compare(evidently, warehouse)
+    assert_same_values(both)
+
+    february = {dt.date(2021, 2, 1) + dt.timedelta(days=offset) for offset in range(28)}
+    drift = warehouse[warehouse["metric_name"] == "drift_score"]
+    assert set(drift["batch_date"]) == february
+    assert set(drift["column_name"]) == set(engines.warehouse.config.drift_columns)
+    assert set(warehouse["engine"]) == {"warehouse"}
+    assert set(warehouse["evidently_version"]) == set(evidently["evidently_version"])
+
+
+def test_marts_read_the_warehouse_engine_like_evidently(engines: Engines) -> None:
+    sql = (
+        "select batch_date, prediction_drift_score, drifted_columns_share, missing_values_share, dataset_drift "
+        "from marts.daily_model_monitoring order by batch_date"
+    )
+    evidently = engines.evidently.query(sql)
+    warehouse = engines.warehouse.query(sql)
+    assert len(warehouse) == 28 and warehouse["prediction_drift_score"].notna().all()
+    pd.testing.assert_frame_equal(evidently, warehouse, check_exact=False, atol=TOLERANCE, check_dtype=False)
+
+
+@pytest.fixture
+def forced(engines: Engines, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
+    """A copy of the warehouse-engine pipeline whose seed table names other stat tests and thresholds."""
+    with cloned(engines.warehouse, tmp_path) as pipeline:
+        # dbt runs in this process's environment; keep its artifacts in the test's folder.
+        for name in ("DBT_TARGET_PATH", "DBT_LOG_PATH"):
+            monkeypatch.setenv(name, pipeline.env[name])
+        warehouse = pipeline.connect()
+        try:
+            for column, (test, threshold) in FORCED_TESTS.items():
+                warehouse.execute(
+                    "update seeds.monitored_columns set stat_test = ?, threshold = ? where column_name = ?",
+                    [test, threshold, column],
+                )
+        finally:
+            warehouse.close()
+        yield pipeline
+
+
+def forced_config(config: MonitoringConfig) -> MonitoringConfig:
+    columns = tuple(
+        dataclasses.replace(column, stat_test=FORCED_TESTS[column.name][0], threshold=FORCED_TESTS[column.name][1])
+        if column.name in FORCED_TESTS
+        else column
+        for column in config.columns
+    )
+    return dataclasses.replace(config, columns=columns)
+
+
+def side(pipeline: Pipeline, config: MonitoringConfig, where: str) -> pd.DataFrame:
+    """One side of the comparison as the Evidently engine reads it."""
+    columns = ", ".join(config.monitored_columns)
+    frame = pipeline.query(
+        f"select batch_date, {columns} from intermediate.int_trips_scored "
+        f"where passes_input_rules and {where} order by batch_date, trip_id"
+    )
+    for column in config.monitored_columns:
+        frame[column] = pd.to_numeric(frame[column])
+    frame["batch_date"] = pd.to_datetime(frame["batch_date"]).dt.date
+    return frame
+
+
+# Evidently's chi-square divides by the expected count 0 of a zone the reference lacks: its statistic is infinite.
+@pytest.mark.filterwarnings("ignore:divide by zero encountered in divide:RuntimeWarning")
+def test_seed_stat_tests_match_evidently_run_directly(forced: Pipeline) -> None:
+    from mlwatch import metrics
+
+    config = forced_config(forced.config)
+    warehouse_engine.compute_metrics(config, forced.settings, full_refresh=True)
+    warehouse = engine_metrics(forced)
+    warehouse = warehouse[warehouse["metric_name"].isin(["drift_score", "drifted_columns_count", "dataset_drift"])]
+
+    reference = side(forced, config, "split = 'reference'")
+    production = side(forced, config, "split = 'production'")
+    [version] = warehouse["model_version"].unique()
+    days = sorted(production["batch_date"].unique())[::7]
+    expected = pd.DataFrame(
+        [
+            {"batch_date": day, "model_version": version, **value.__dict__}
+            for day in days
+            for value in metrics.evaluate_batch(production[production["batch_date"] == day], reference, config)
+            if value.metric_name in ("drift_score", "drifted_columns_count", "dataset_drift")
+        ]
+    )
+    both = compare(expected, warehouse[warehouse["batch_date"].isin(days)])
+    assert_same_values(both)
+    drift = both[both["metric_name"] == "drift_score"]
+    reported = dict(zip(drift["column_name"], drift["stat_test_warehouse"], strict=True))
+    assert reported["trip_distance"] == "K-S p_value" and reported["fare_amount"] == "PSI"
