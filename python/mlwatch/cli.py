@@ -177,7 +177,7 @@ def _compute_metrics(
             from mlwatch import warehouse_engine
 
             return warehouse_engine.compute_metrics(config, settings, full_refresh, on_start, on_day)
-        from mlwatch.metrics import compute_metrics  # Evidently takes seconds to import; only this engine needs it
+        from mlwatch.metrics import compute_metrics  # Evidently takes seconds to import; only `metrics` needs it
 
         with _warehouse(settings) as warehouse:
             ensure_raw_tables(warehouse)

@@ -20,9 +20,14 @@ from importlib.metadata import version as package_version
 from typing import Any
 
 from mlwatch.batches import MetricsRun, model_versions, pending_days
+from mlwatch.calibration import ensure_calibration, with_calibrated_verdicts
 from mlwatch.config import MonitoringConfig
 from mlwatch.dbt import run_dbt
 from mlwatch.errors import WarehouseError
+
+# Both engines judge and write their rows with the same code, which imports Evidently (seconds): the
+# calibrated verdicts use Evidently's tests, and the health metrics' quantiles are named there.
+from mlwatch.metrics import QUANTILES, read_side, write_day
 from mlwatch.schema import BATCH_METRIC_SCHEMA
 from mlwatch.warehouse import Warehouse, WarehouseSettings, connect, ensure_raw_tables
 
@@ -101,11 +106,8 @@ def _write_days(
     warehouse: Warehouse, config: MonitoringConfig, version: str, days: list[dt.date], seconds_per_day: float
 ) -> int:
     """Judge the engine's rows at the calibrated thresholds, as the Evidently engine does, and write them by day."""
-    # The calibration (mlwatch.calibration) draws null days from the reference with Evidently's tests: it is
-    # shared by both engines and stored per reference and batch size, so only new sizes cost more than a read.
-    from mlwatch.calibration import ensure_calibration, with_calibrated_verdicts
-    from mlwatch.metrics import read_side, write_day
-
+    # The calibration draws null days from the reference with Evidently's tests: it is shared by both engines
+    # and stored per reference and batch size, so only a new size costs more than a read.
     columns = [name for name in BATCH_METRIC_SCHEMA.names if not name.startswith("calibrated_")]
     days_in = f"batch_date in ({', '.join('?' * len(days))})"
     by_day: dict[dt.date, list[dict[str, Any]]] = {day: [] for day in days}
@@ -144,8 +146,6 @@ def compute_metrics(
         on_start(sum(len(version_days) for version_days in plan.values()))
     if not days:
         return MetricsRun(len(versions), 0, 0, time.perf_counter() - started)
-
-    from mlwatch.metrics import QUANTILES  # the health metrics' quantiles, named as the Evidently engine names them
 
     engine_vars = {
         "engine_batch_dates": [day.isoformat() for day in days],
