@@ -56,7 +56,7 @@ docs: install ## Generate the dbt docs site (static, offline) under target/
 	$(MLWATCH) dbt docs generate --static
 	@echo "open $(CURDIR)/target/static_index.html"
 
-dbt-build: install ## dbt build (all models, seeds and tests) on $$DBT_TARGET
+dbt-build: install ## dbt build (all models, seeds and tests) on the DBT_TARGET warehouse
 	$(MLWATCH) dbt build
 
 lint: install ## ruff and sqlfluff
