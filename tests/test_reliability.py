@@ -194,6 +194,7 @@ def start(pipeline: Pipeline, args: list[str], log: Path, env: dict[str, str] | 
 class Killed:
     killed: bool
     after_seconds: float
+    at: dt.datetime  # when SIGKILL was sent (UTC, as raw.pipeline_runs stamps), or when the step had already exited
     output: str  # what the CLI had printed when it was killed: where the kill landed
 
     @property
@@ -211,11 +212,12 @@ def run_and_kill(pipeline: Pipeline, args: list[str], log: Path, marker: str, de
     started = time.monotonic()
     time.sleep(delay)
     killed = process.poll() is None
+    at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     if killed:
         os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=60)
     wait_for_group_exit(process.pid)
-    return Killed(killed, time.monotonic() - started, log.read_text())
+    return Killed(killed, time.monotonic() - started, at, log.read_text())
 
 
 def wait_for_group_exit(group: int, timeout: float = 30) -> None:
@@ -239,6 +241,19 @@ def kill_delay(low: float, high: float) -> float:
     delay = KILL_RANDOM.uniform(low, high)
     print(f"kill delay {delay:.2f} s (MLWATCH_TEST_SEED={KILL_SEED})")
     return delay
+
+
+def assert_recorded_as_killed(pipeline: Pipeline, step: str, killed: Killed) -> None:
+    """A kill before the step recorded its end leaves it 'running' (the pipeline_health mart shows it); a kill that
+    came after (the step had finished and the interpreter was only exiting) leaves 'success'."""
+    frame = pipeline.query(
+        "select status, finished_at from raw.pipeline_runs where step = ? order by started_at desc limit 1", [step]
+    )
+    status, finished_at = frame.status[0], frame.finished_at[0]
+    if pd.notna(finished_at) and finished_at <= killed.at:
+        assert status == "success", (status, finished_at, killed.at)
+    else:
+        assert status == "running", (status, finished_at, killed.at)
 
 
 def newest_run(pipeline: Pipeline, step: str) -> tuple[str, str | None]:
@@ -603,7 +618,7 @@ def test_kill_during_load_then_rerun_equals_the_uninterrupted_run(dirty: Dirty, 
         killed = run_and_kill(dirty.pipeline, ["load"], tmp_path / f"load-{attempt}.log", marker, kill_delay(low, high))
         print(f"load killed={killed.killed} after {killed.after_seconds:.1f} s, after the line: {killed.landed_after}")
         if killed.killed:
-            assert newest_run(dirty.pipeline, "load")[0] == "running"  # left as is: pipeline_health shows it
+            assert_recorded_as_killed(dirty.pipeline, "load", killed)
         dirty.pipeline.env["MLWATCH_LOCK_TIMEOUT"] = "120"  # a killed Postgres session may take a moment to go
     dirty.run("load")
     del dirty.pipeline.env["MLWATCH_LOCK_TIMEOUT"]
@@ -633,7 +648,7 @@ def test_kill_during_metrics_then_rerun_equals_the_uninterrupted_run(dirty: Dirt
     )
     assert set(days.n) <= {full_day}  # no partial day: a day has all its rows or none
     if killed.killed:
-        assert newest_run(dirty.pipeline, "metrics")[0] == "running"
+        assert_recorded_as_killed(dirty.pipeline, "metrics", killed)
     dirty.run("metrics", MLWATCH_LOCK_TIMEOUT="120")
     assert newest_run(dirty.pipeline, "metrics")[0] == "success"
     assert_same(snapshot(dirty.pipeline), dirty.baseline)
