@@ -60,8 +60,8 @@ dbt-build: install ## dbt build (all models, seeds and tests) on the DBT_TARGET 
 	$(MLWATCH) dbt build
 
 lint: install ## ruff and sqlfluff
-	$(VENV)/bin/ruff check python tests
-	$(VENV)/bin/ruff format --check python tests
+	$(VENV)/bin/ruff check python tests bench
+	$(VENV)/bin/ruff format --check python tests bench
 	DUCKDB_PATH=:memory: DBT_TARGET_PATH=$(CURDIR)/target/sqlfluff $(VENV)/bin/sqlfluff lint models
 
 test: lint ## Lint, then pytest (unit + the whole pipeline on DuckDB and Postgres, dbt build included)

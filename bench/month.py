@@ -1,13 +1,17 @@
-"""Month benchmark: the 28 days of 2021-02, the full drift / missing / row metric set, three ways.
+"""Month benchmark: the 28 days of 2021-02, the full drift / missing / row metric set, four ways.
 
 - baseline: the course's loop (bench/baseline_course_loop.py), one Evidently Report per day from the parquet;
 - `mlwatch metrics --engine evidently --full-refresh`: Evidently in Python, reading the warehouse;
 - `mlwatch metrics --engine warehouse --full-refresh`: the same metrics in SQL (one dbt run for the month);
+- `mlwatch metrics --engine warehouse` after deleting the days' rows: the same, with the reference profile
+  kept materialized (it is computed once per model version);
 
 on DuckDB and on Postgres, each repeated (median, min, max) in the same run, with ratios to the baseline and
 the peak RSS of each process tree. `mlwatch metrics` also rebuilds its inputs and the marts with dbt around
-the engine; the engine's own time is the figure the command prints. dbt's fixed start-up (its run time
-minus the time dbt itself reports for the models) is measured on its own.
+the engine; the engine's own time is the figure the command prints, with the dbt start-up inside it (dbt's
+wall time minus the time dbt itself reports for its models, from run_results.json). The engine's computation
+is its time without that start-up: what the target of 20x the baseline loop is about. A dbt run of the
+engine's models alone measures the start-up once more, on its own.
 
     .venv/bin/python bench/month.py [--runs 3] [--targets duckdb postgres]
 
@@ -24,21 +28,51 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from benchlib import VENV_BIN, drop_database, measure, mlwatch, number_in, pipeline_env, save, spread, table
+from benchlib import ROOT, VENV_BIN, drop_database, measure, mlwatch, number_in, pipeline_env, save, spread, table
 
-ENGINES = ("evidently", "warehouse")
+# (label, engine, how the 28 days become pending): a full refresh recomputes everything, the warehouse
+# engine's reference profile included; "days only" deletes the days' metric rows first, so the engine finds
+# its reference profile materialized, as every run after a model version's first does.
+VARIANTS = (
+    ("evidently", "evidently", "full refresh"),
+    ("warehouse", "warehouse", "full refresh"),
+    ("warehouse-days", "warehouse", "days only"),
+)
 DBT_MODELS_SECONDS = r"Finished running .* in [^(]*\(([\d.]+)s\)"
 
 
-def engine_runs(env: dict[str, str], engine: str, runs: int) -> dict[str, Any]:
-    wall, own, memory, rows = [], [], [], 0
+def delete_metric_rows(env: dict[str, str]) -> None:
+    from mlwatch.warehouse import WarehouseSettings, connect
+
+    warehouse = connect(WarehouseSettings.from_env(ROOT, env))
+    try:
+        warehouse.execute("delete from raw.batch_metrics")
+    finally:
+        warehouse.close()
+
+
+def engine_runs(env: dict[str, str], engine: str, how: str, runs: int) -> dict[str, Any]:
+    wall, own, start_up, memory, rows = [], [], [], [], 0
     for _ in range(runs):
-        measured = measure(mlwatch("metrics", "--engine", engine, "--full-refresh"), env)
+        if how == "days only":
+            delete_metric_rows(env)
+        refresh = ["--full-refresh"] if how == "full refresh" else []
+        measured = measure(mlwatch("metrics", "--engine", engine, *refresh), env)
         wall.append(measured.seconds)
-        own.append(number_in(measured.output, rf"{engine}: \d+ day\(s\).*?, ([\d.]+) s"))
+        line = next(line for line in measured.output.splitlines() if line.strip().startswith(f"{engine}: "))
+        own.append(number_in(line, r"rows, ([\d.]+) s"))
+        start_up.append(number_in(line, r"dbt start-up ([\d.]+) s") if "dbt start-up" in line else 0.0)
         memory.append(measured.peak_rss_mib)
-        rows = int(number_in(measured.output, r"([\d,]+) metric rows"))
-    return {"command": spread(wall), "engine": spread(own), "peak_rss_mib": max(memory), "metric_rows": rows}
+        rows = int(number_in(line, r"([\d,]+) metric rows"))
+    return {
+        "command": spread(wall),
+        "engine": spread(own),
+        "dbt_start_up": spread(start_up),
+        # What the engine computes once dbt is up: SQL, p-values, calibrated verdicts, writes.
+        "computation": spread([total - fixed for total, fixed in zip(own, start_up, strict=True)]),
+        "peak_rss_mib": max(memory),
+        "metric_rows": rows,
+    }
 
 
 def dbt_start_up(env: dict[str, str], runs: int) -> dict[str, Any]:
@@ -92,7 +126,7 @@ def main() -> None:
             measure(mlwatch("load"), env)
             measure(mlwatch("metrics", "--engine", "warehouse"), env)  # warm-up: builds inputs, marts, profiles
             results["targets"][target] = {
-                **{engine: engine_runs(env, engine, args.runs) for engine in ENGINES},
+                **{label: engine_runs(env, engine, how, args.runs) for label, engine, how in VARIANTS},
                 "dbt": dbt_start_up(env, args.runs),
             }
             if target == "postgres":
@@ -103,41 +137,48 @@ def main() -> None:
 
 
 def render(results: dict[str, Any]) -> str:
-    # Whole processes compare with the baseline's; an engine's own time (imports and dbt builds around it
-    # excluded) with the baseline's loop, which also excludes its imports.
+    # Whole processes compare with the baseline's; an engine's computation (imports, dbt builds around it and
+    # dbt's start-up excluded) with the baseline's loop, which also excludes its imports.
     base = results["baseline"]["command"]["median"]
     base_loop = results["baseline"]["loop"]["median"]
 
     def cell(figures: dict[str, float]) -> str:
-        return f"{figures['median']:.1f} ({figures['min']:.1f}-{figures['max']:.1f})"
+        return f"{figures['median']:.2f} ({figures['min']:.2f}-{figures['max']:.2f})"
 
+    baseline = results["baseline"]
     rows: list[list[Any]] = [
         [
             "-",
             "baseline: course loop (parquet)",
-            cell(results["baseline"]["command"]),
+            cell(baseline["command"]),
             "1.0x",
-            f"loop {cell(results['baseline']['loop'])} (1.0x)",
-            f"{results['baseline']['peak_rss_mib']:.0f}",
+            "-",
+            "-",
+            cell(baseline["loop"]),
+            "1.0x",
+            f"{baseline['peak_rss_mib']:.0f}",
         ],
     ]
     notes = []
     for target, figures in results["targets"].items():
-        for engine in ENGINES:
-            run = figures[engine]
+        for label, engine, how in VARIANTS:
+            run = figures[label]
             rows.append(
                 [
                     target,
-                    f"mlwatch metrics --engine {engine}",
+                    f"--engine {engine}, {how}",
                     cell(run["command"]),
                     f"{base / run['command']['median']:.1f}x",
-                    f"{cell(run['engine'])} ({base_loop / run['engine']['median']:.1f}x)",
+                    cell(run["engine"]),
+                    cell(run["dbt_start_up"]),
+                    cell(run["computation"]),
+                    f"{base_loop / run['computation']['median']:.1f}x",
                     f"{run['peak_rss_mib']:.0f}",
                 ]
             )
         dbt = figures["dbt"]
         notes.append(
-            f"{target}: dbt run of the engine models {cell(dbt['dbt_run'])} s, of which the models "
+            f"{target}: dbt run of the engine models alone {cell(dbt['dbt_run'])} s, of which the models "
             f"{cell(dbt['models'])} s and dbt's fixed start-up {cell(dbt['start_up'])} s"
         )
     headers = [
@@ -145,7 +186,10 @@ def render(results: dict[str, Any]) -> str:
         "what (28 days)",
         "whole command s",
         "vs baseline",
-        "engine only s (vs baseline loop)",
+        "engine s",
+        "of which dbt start-up s",
+        "computation s",
+        "vs baseline loop",
         "peak RSS MiB",
     ]
     return table(headers, rows) + "\n" + "\n".join(notes)

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchlib import ROOT, drop_database, measure, mlwatch, number_in, pipeline_env, save, table
+from benchlib import ROOT, drop_database, measure, mlwatch, number_in, pipeline_env, save, spread, table
 
 FIRST_DAY = "2022-01-01"
 CHUNK_ROWS = 1_000_000
@@ -132,14 +132,16 @@ def child(what: str, days: int) -> None:
     config = load_config(ROOT)
     settings = WarehouseSettings.from_env(ROOT)
     started = time.perf_counter()
-    if what == "engine":
+    if what in ("year", "new-day"):
         from mlwatch import warehouse_engine
 
         handler = logging.StreamHandler(sys.stdout)
         logging.getLogger(warehouse_engine.__name__).addHandler(handler)
         logging.getLogger(warehouse_engine.__name__).setLevel(logging.DEBUG)
-        run = warehouse_engine.compute_metrics(config, settings)
-        print(json.dumps({"days": run.days_computed, "rows": run.rows_written, "seconds": run.seconds}))
+        # The year is a full refresh (reference profile included); a new day finds the rest computed.
+        run = warehouse_engine.compute_metrics(config, settings, full_refresh=what == "year")
+        figures = {"days": run.days_computed, "rows": run.rows_written, "seconds": run.seconds}
+        print(json.dumps({**figures, "dbt_start_up_seconds": run.dbt_start_up_seconds}))
         return
     from mlwatch import metrics
 
@@ -165,22 +167,42 @@ def run_child(env: dict[str, str], what: str, days: int = 0) -> tuple[dict[str, 
     return {**figures, "process_seconds": measured.seconds, "peak_rss_mib": measured.peak_rss_mib}, measured.output
 
 
-def engine_figures(env: dict[str, str]) -> dict[str, Any]:
-    year, output = run_child(env, "engine")
-    models = {name: float(seconds) for name, seconds in MODEL_SECONDS.findall(output)}
-    steps = {
+def engine_run(env: dict[str, str], what: str) -> dict[str, Any]:
+    figures, output = run_child(env, what)
+    return {
+        **figures,
         "dbt_seconds": number_in(output, r"dbt run of the engine models for \d+ day\(s\): ([\d.]+) s"),
         "p_value_seconds": number_in(output, r"p-value scores: \d+, ([\d.]+) s"),
         "write_seconds": number_in(output, r"calibrated verdicts and writes: \d+ rows, ([\d.]+) s"),
+        "model_seconds": {name: float(seconds) for name, seconds in MODEL_SECONDS.findall(output)},
     }
-    last_day = f"date '{FIRST_DAY}' + {year['days'] - 1}"
+
+
+def spreads(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each figure of the runs as median, min and max; peak memory as the largest; per-model times of the median run."""
+    median_run = sorted(runs, key=lambda run: run["seconds"])[len(runs) // 2]
+    figures = ["seconds", "process_seconds", "dbt_seconds", "dbt_start_up_seconds", "p_value_seconds", "write_seconds"]
+    return {
+        **{name: spread([run[name] for run in runs]) for name in figures},
+        "days": median_run["days"],
+        "rows": median_run["rows"],
+        "peak_rss_mib": max(run["peak_rss_mib"] for run in runs),
+        "model_seconds": median_run["model_seconds"],
+    }
+
+
+def engine_figures(env: dict[str, str], runs: int) -> dict[str, Any]:
     from mlwatch.warehouse import WarehouseSettings, connect
 
-    warehouse = connect(WarehouseSettings.from_env(ROOT, env))
-    warehouse.execute(f"delete from raw.batch_metrics where batch_date = {last_day}")
-    warehouse.close()
-    day, _ = run_child(env, "engine")
-    return {"year": {**year, **steps, "model_seconds": models}, "one_new_day": day}
+    years = [engine_run(env, "year") for _ in range(runs)]
+    last_day = f"date '{FIRST_DAY}' + {years[0]['days'] - 1}"
+    new_days = []
+    for _ in range(runs):
+        warehouse = connect(WarehouseSettings.from_env(ROOT, env))
+        warehouse.execute(f"delete from raw.batch_metrics where batch_date = {last_day}")
+        warehouse.close()
+        new_days.append(engine_run(env, "new-day"))
+    return {"year": spreads(years), "one_new_day": spreads(new_days)}
 
 
 def prepare(env: dict[str, str]) -> None:
@@ -193,7 +215,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="31 days x 20,000 trips against 200,000 rows")
     parser.add_argument("--targets", nargs="+", default=["duckdb"], choices=["duckdb", "postgres"])
     parser.add_argument("--sample-days", type=int, default=3, help="days the Evidently engine runs on")
-    parser.add_argument("--child", choices=["engine", "evidently"], help=argparse.SUPPRESS)
+    parser.add_argument("--runs", type=int, default=3, help="runs of the engine on the year and on one new day")
+    parser.add_argument("--child", choices=["year", "new-day", "evidently"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child, args.sample_days)
@@ -204,6 +227,7 @@ def main() -> None:
     results: dict[str, Any] = {
         "size": {**size.__dict__, "production_months": size.production_months},
         "rows": size.days * size.trips_per_day + size.reference_rows,
+        "runs": args.runs,
     }
     with tempfile.TemporaryDirectory(prefix="mlwatch-bench-scale-") as folder:
         duckdb_env = pipeline_env("duckdb", Path(folder) / "duckdb", "-")
@@ -214,7 +238,7 @@ def main() -> None:
         if "duckdb" in args.targets:
             evidently, _ = run_child(duckdb_env, "evidently", args.sample_days)
             results["duckdb"] = {
-                **engine_figures(duckdb_env),
+                **engine_figures(duckdb_env, args.runs),
                 "evidently_sample": evidently,
             }
         if "postgres" in args.targets:
@@ -225,7 +249,7 @@ def main() -> None:
             copied = copy_to_postgres(Path(duckdb_env["DUCKDB_PATH"]), postgres_env)
             postgres_env.update(year_env)
             measure(mlwatch("dbt", "run", "--select", "int_batch_dates_spined"), postgres_env)
-            results["postgres"] = {"copy": copied, **engine_figures(postgres_env)}
+            results["postgres"] = {"copy": copied, **engine_figures(postgres_env, args.runs)}
             drop_database(database)
     path = save("scale-quick" if args.quick else "scale", results)
     print(render(results))
@@ -234,35 +258,35 @@ def main() -> None:
 
 def render(results: dict[str, Any]) -> str:
     size = results["size"]
+
+    def cell(figures: dict[str, float]) -> str:
+        return f"{figures['median']:.1f} ({figures['min']:.1f}-{figures['max']:.1f})"
+
     rows: list[list[Any]] = []
     for target in ("duckdb", "postgres"):
         if target not in results:
             continue
         figures = results[target]
-        year, day = figures["year"], figures["one_new_day"]
-        slowest = max(year["model_seconds"].items(), key=lambda item: item[1])
-        rows += [
-            [
-                target,
-                f"warehouse engine, {year['days']} days",
-                f"{year['process_seconds']:.1f} ({year['seconds']:.1f})",
-                f"{year['peak_rss_mib']:.0f}",
-                f"dbt {year['dbt_seconds']:.1f} s (slowest model {slowest[0]} {slowest[1]:.1f} s), "
-                f"p-values {year['p_value_seconds']:.1f} s, calibration and writes {year['write_seconds']:.1f} s",
-            ],
-            [
-                target,
-                "warehouse engine, one new day",
-                f"{day['process_seconds']:.1f} ({day['seconds']:.1f})",
-                f"{day['peak_rss_mib']:.0f}",
-                "",
-            ],
-        ]
+        for what, run in (("every day", figures["year"]), ("one new day", figures["one_new_day"])):
+            slowest = max(run["model_seconds"].items(), key=lambda item: item[1])
+            rows.append(
+                [
+                    target,
+                    f"warehouse engine, {what} ({run['days']} days)",
+                    cell(run["process_seconds"]),
+                    cell(run["seconds"]),
+                    f"{run['peak_rss_mib']:.0f}",
+                    f"dbt {cell(run['dbt_seconds'])} s, of which start-up {cell(run['dbt_start_up_seconds'])} s "
+                    f"(slowest model {slowest[0]} {slowest[1]:.1f} s); p-values {run['p_value_seconds']['median']:.1f}"
+                    f" s; calibration and writes {run['write_seconds']['median']:.1f} s",
+                ]
+            )
         if "copy" in figures:
             rows.append(
                 [
                     target,
                     f"COPY of the {figures['copy']['rows']:,} generated rows",
+                    "-",
                     f"{figures['copy']['seconds']:.1f}",
                     "-",
                     "",
@@ -271,20 +295,25 @@ def render(results: dict[str, Any]) -> str:
         if "evidently_sample" in figures:
             sample = figures["evidently_sample"]
             per_day = sum(sample["per_day"]) / len(sample["per_day"])
+            extrapolated = sample["read_reference"] + per_day * size["days"]
+            ratio = extrapolated / figures["year"]["seconds"]["median"]
+            where = f"{per_day:.2f} s a day ({len(sample['per_day'])} days), reference {sample['read_reference']:.1f} s"
             rows.append(
                 [
                     target,
                     f"Evidently engine, {size['days']} days (extrapolated)",
-                    f"{sample['read_reference'] + per_day * size['days']:.0f}",
+                    "-",
+                    f"{extrapolated:.0f}",
                     f"{sample['peak_rss_mib']:.0f}",
-                    f"{per_day:.2f} s a day ({len(sample['per_day'])} days), reference {sample['read_reference']:.1f}s",
+                    f"{where}; {ratio:.0f}x the warehouse engine's year",
                 ]
             )
     header = (
         f"{size['days']} days x {size['trips_per_day']:,} trips against {size['reference_rows']:,} reference rows "
-        f"({results['rows']:,} rows; generated in {results['generate']['seconds']:.0f} s)\n"
+        f"({results['rows']:,} rows; generated in {results['generate']['seconds']:.0f} s); "
+        f"median (min-max) of {results['runs']} run(s)\n"
     )
-    headers = ["warehouse", "what", "seconds: process (engine)", "peak RSS MiB", "where the time goes"]
+    headers = ["warehouse", "what", "process s", "engine s", "peak RSS MiB", "where the time goes (medians)"]
     return header + table(headers, rows)
 
 

@@ -142,17 +142,17 @@
     {%- endfor %}
 {%- endmacro %}
 
-{#- The batch dates this run computes: `engine_batch_dates` (set by mlwatch.warehouse_engine to the
-    pending days) or, when unset, every production day. -#}
+{#- The batch dates this run computes: MLWATCH_ENGINE_BATCH_DATES (comma-separated, set by
+    mlwatch.warehouse_engine to the pending days) or, when unset, every production day. An environment
+    variable, not a var: dbt re-parses only the files that read it when it changes, where changed vars
+    cost a full re-parse of the project (seconds) on this run and on the next one. -#}
 {% macro engine_batch_dates_filter(column) -%}
-    {%- set dates = var('engine_batch_dates', none) -%}
-    {%- if dates is none -%}
+    {%- set dates = env_var('MLWATCH_ENGINE_BATCH_DATES', '') -%}
+    {%- if dates == '' -%}
         {{ column }} is not null
-    {%- elif dates | length == 0 -%}
-        false
     {%- else -%}
         {{ column }} in (
-            {%- for day in dates %}
+            {%- for day in dates.split(',') %}
             {{ engine_date_literal(day) }}{% if not loop.last %},{% endif %}
             {%- endfor %}
         )
@@ -161,7 +161,7 @@
 
 {% macro engine_date_literal(day) -%}
     {%- if not modules.re.fullmatch('[0-9]{4}-[0-9]{2}-[0-9]{2}', day | string) -%}
-        {{ exceptions.raise_compiler_error("engine_batch_dates: '" ~ day ~ "' is not a YYYY-MM-DD date") }}
+        {{ exceptions.raise_compiler_error("MLWATCH_ENGINE_BATCH_DATES: '" ~ day ~ "' is not a YYYY-MM-DD date") }}
     {%- endif -%}
     cast('{{ day }}' as date)
 {%- endmacro %}

@@ -15,8 +15,8 @@ from evidently.legacy.core import ColumnType
 from mlwatch import calibration
 from mlwatch.calibration import (
     NullDays,
+    Thresholds,
     calibrate,
-    calibrated_threshold,
     calibrated_verdict,
     column_tests,
     drift_rule,
@@ -227,13 +227,14 @@ def test_lookup_reuses_sizes_within_two_percent_of_the_same_test() -> None:
             "calibrated_threshold": [0.01, 0.02, 0.3],
         }
     )
-    assert calibrated_threshold(table, "a", "K-S p_value", 1000) == 0.01
-    assert calibrated_threshold(table, "a", "K-S p_value", 1020) == 0.01
-    assert calibrated_threshold(table, "a", "K-S p_value", 981) == 0.01
-    assert calibrated_threshold(table, "a", "K-S p_value", 1021) is None
-    assert calibrated_threshold(table, "a", "K-S p_value", 1990) == 0.02
-    assert calibrated_threshold(table, "a", "PSI", 1000) is None  # the day was tested otherwise
-    assert calibrated_threshold(table, "b", "PSI", 1000) == 0.3
+    thresholds = Thresholds.of(table)
+    assert thresholds.lookup("a", "K-S p_value", 1000) == 0.01
+    assert thresholds.lookup("a", "K-S p_value", 1020) == 0.01
+    assert thresholds.lookup("a", "K-S p_value", 981) == 0.01
+    assert thresholds.lookup("a", "K-S p_value", 1021) is None
+    assert thresholds.lookup("a", "K-S p_value", 1990) == 0.02
+    assert thresholds.lookup("a", "PSI", 1000) is None  # the day was tested otherwise
+    assert thresholds.lookup("b", "PSI", 1000) == 0.3
 
 
 def test_calibration_is_stored_once_per_model_version_and_size(config, reference, tmp_path, monkeypatch) -> None:

@@ -36,6 +36,7 @@ def test_defaults_are_the_course_setup(project: Path) -> None:
     assert [r.name for r in config.input_rules] == ["passenger_count_in_range"]
     assert config.input_rules[0].min_inclusive is False
     assert config.overrides == {}
+    assert config.health_quantiles == (("p05", 0.05), ("p25", 0.25), ("p50", 0.5), ("p75", 0.75), ("p95", 0.95))
 
 
 def test_months_can_be_overridden_from_the_environment(project: Path) -> None:
@@ -77,4 +78,21 @@ def test_a_rule_on_an_unknown_column_is_refused(project: Path) -> None:
     dbt_project = project / "dbt_project.yml"
     dbt_project.write_text(dbt_project.read_text().replace("column: passenger_count", "column: passengers"))
     with pytest.raises(ConfigError, match="unknown column 'passengers'"):
+        load_config(project, env={})
+
+
+@pytest.mark.parametrize(
+    ("quantiles", "message"),
+    [
+        ("{p05: 0.05, p-95: 0.95}", "health_quantiles name 'p-95' is not a plain lower-case identifier"),
+        ("{p05: 0.05, p150: 1.5}", r"health_quantiles p150: 1.5 is not a quantile in \[0, 1\]"),
+        ("{p05: 0.05, median: half}", "health_quantiles median: 'half' is not a quantile"),
+    ],
+)
+def test_bad_health_quantiles_are_refused(project: Path, quantiles: str, message: str) -> None:
+    dbt_project = project / "dbt_project.yml"
+    default = "health_quantiles: {p05: 0.05, p25: 0.25, p50: 0.5, p75: 0.75, p95: 0.95}"
+    assert default in dbt_project.read_text()
+    dbt_project.write_text(dbt_project.read_text().replace(default, f"health_quantiles: {quantiles}"))
+    with pytest.raises(ConfigError, match=message):
         load_config(project, env={})

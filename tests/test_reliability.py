@@ -735,6 +735,15 @@ def test_the_writer_lock_refuses_a_second_holder_waits_when_asked_and_frees(fres
         pass
 
 
+def test_a_dbt_command_waits_for_a_running_step_like_the_steps_do(fresh: Pipeline) -> None:
+    with step_lock(fresh.settings, "metrics", timeout=0):
+        refused = fresh.run("dbt", "ls", "--select", "stg_tlc__taxi_zones", check=False)
+    output = " ".join((refused.stdout + refused.stderr).split())
+    assert refused.returncode == 1 and "✗ dbt failed: another mlwatch run is writing to" in output, output
+    assert "mlwatch metrics (pid" in output
+    assert fresh.run("dbt", "ls", "--select", "stg_tlc__taxi_zones").returncode == 0  # free once the step ends
+
+
 def test_the_writer_lock_is_released_when_its_holder_is_killed(fresh: Pipeline, tmp_path: Path) -> None:
     holder = (
         "import sys, time\n"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -43,6 +44,7 @@ FORCED_TESTS = {
 class Engines:
     evidently: Pipeline
     warehouse: Pipeline
+    output: str  # what `mlwatch metrics --engine warehouse` printed
 
 
 @contextmanager
@@ -70,8 +72,8 @@ def engines(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     """The session's pipeline (Evidently engine) and a copy of it recomputed by the warehouse engine."""
     evidently = request.getfixturevalue(f"built_{request.param}")
     with cloned(evidently, tmp_path_factory.mktemp(f"warehouse-engine-{request.param}")) as warehouse:
-        warehouse.run("metrics", "--engine", "warehouse", "--full-refresh")
-        yield Engines(evidently, warehouse)
+        ran = warehouse.run("metrics", "--engine", "warehouse", "--full-refresh")
+        yield Engines(evidently, warehouse, ran.stdout + ran.stderr)
 
 
 def engine_metrics(pipeline: Pipeline) -> pd.DataFrame:
@@ -122,6 +124,14 @@ def test_warehouse_engine_writes_what_evidently_writes(engines: Engines) -> None
     assert set(drift["column_name"]) == set(engines.warehouse.config.drift_columns)
     assert set(warehouse["engine"]) == {"warehouse"}
     assert set(warehouse["evidently_version"]) == set(evidently["evidently_version"])
+
+
+def test_the_engine_line_tells_dbt_start_up_from_computation(engines: Engines) -> None:
+    [line] = [line for line in engines.output.splitlines() if line.strip().startswith("warehouse: 28 day(s)")]
+    found = re.search(r"([\d.]+) s \(dbt start-up ([\d.]+) s\)$", line.strip())
+    assert found, line
+    total, start_up = float(found.group(1)), float(found.group(2))
+    assert 0 < start_up < total
 
 
 def test_marts_read_the_warehouse_engine_like_evidently(engines: Engines) -> None:

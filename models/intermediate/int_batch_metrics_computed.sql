@@ -3,7 +3,6 @@
     p-value tests' scores land in int_column_drift_computed after dbt has built it; the drift flags and
     the dataset-level counts are derived here from whatever is there when mlwatch copies the rows. -#}
 {{ config(materialized='view') }}
-{%- set evidently_version = var('evidently_version', none) %}
 {%- set statistics = {'min': 'min_value', 'max': 'max_value', 'mean': 'mean_value'} %}
 
 with
@@ -322,10 +321,7 @@ final as (
         threshold,
         drift_detected,
         'warehouse' as engine,
-        cast({% if evidently_version %}'{{ evidently_version }}'{% else %}null{% endif %} as {{ dbt.type_string() }})
-            as evidently_version,
-        cast({{ dbt.current_timestamp() }} at time zone 'UTC' as timestamp) as computed_at,
-        cast(null as double precision) as compute_seconds
+        cast({{ dbt.current_timestamp() }} at time zone 'UTC' as timestamp) as computed_at
     from metrics
 
 )

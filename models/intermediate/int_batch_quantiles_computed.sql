@@ -1,9 +1,9 @@
-{#- The quantiles of var engine_quantiles (name: quantile) of each numerical monitored column per batch
+{#- The quantiles of var health_quantiles (name: quantile) of each numerical monitored column per batch
     date and model version, as pandas' Series.quantile computes them (numpy's linear method): with n
     present values, the virtual index h = n * q + (1 - q) - 1, in numpy's order of operations, and the
     values at ranks floor(h) and floor(h) + 1 interpolated as numpy's _lerp does. The ranked values are
     looked up in the batch's running counts, so no batch row is sorted again. -#}
-{%- set quantiles = var('engine_quantiles', {}) -%}
+{%- set quantiles = var('health_quantiles') -%}
 
 with
 

@@ -1,5 +1,4 @@
-{%- set measures = [
-    'min', 'max', 'mean', 'p05', 'p25', 'p50', 'p75', 'p95',
+{%- set measures = ['min', 'max', 'mean'] + (var('health_quantiles') | list) + [
     'missing_count', 'missing_share',
     'out_of_range_count', 'out_of_range_share',
     'new_category_count', 'new_category_share'

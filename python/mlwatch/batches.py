@@ -1,7 +1,6 @@
 """Which (model version, batch date) pairs a metrics engine still has to compute, and what a run did.
 
-Shared by both engines (mlwatch.metrics, mlwatch.warehouse_engine) and light to import: the
-warehouse engine never pays for importing Evidently.
+Shared by both engines (mlwatch.metrics, mlwatch.warehouse_engine).
 """
 
 from __future__ import annotations
@@ -19,6 +18,7 @@ class MetricsRun:
     days_computed: int
     rows_written: int
     seconds: float
+    dbt_start_up_seconds: float = 0.0  # within `seconds`: what dbt costs before it computes anything
 
 
 def model_versions(warehouse: Warehouse, config: MonitoringConfig) -> list[str]:

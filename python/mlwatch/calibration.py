@@ -297,17 +297,29 @@ def plan_sizes(sizes: Iterable[int], calibrated: Iterable[int]) -> list[int]:
     return todo
 
 
-def calibrated_threshold(calibration: pd.DataFrame, column: str, stat_test: str, size: int) -> float | None:
-    """The calibrated threshold of a column's test for a day of `size` rows, if one covers it.
+@dataclass(frozen=True)
+class Thresholds:
+    """A calibration indexed for lookups: (column, test display name) -> {batch size: calibrated threshold}."""
 
-    None when the day is too far from every calibrated size, or when Evidently tested the day with another
-    test than the calibrated one (its default can change when a day brings values the reference lacks).
-    """
-    rows = calibration[(calibration["column_name"] == column) & (calibration["stat_test"] == stat_test)]
-    covering = _covering(size, rows["batch_size"].tolist())
-    if covering is None:
-        return None
-    return float(rows.loc[rows["batch_size"] == covering, "calibrated_threshold"].iloc[0])
+    by_test: dict[tuple[str, str], dict[int, float]]
+
+    @classmethod
+    def of(cls, calibration: pd.DataFrame) -> Thresholds:
+        by_test: dict[tuple[str, str], dict[int, float]] = {}
+        keys = calibration[["column_name", "stat_test", "batch_size", "calibrated_threshold"]]
+        for column, test, size, threshold in keys.itertuples(index=False):
+            by_test.setdefault((column, test), {})[int(size)] = float(threshold)
+        return cls(by_test)
+
+    def lookup(self, column: str, stat_test: str, size: int) -> float | None:
+        """The calibrated threshold of a column's test for a day of `size` rows, if one covers it.
+
+        None when the day is too far from every calibrated size, or when Evidently tested the day with another
+        test than the calibrated one (its default can change when a day brings values the reference lacks).
+        """
+        sizes = self.by_test.get((column, stat_test), {})
+        covering = _covering(size, sizes)
+        return None if covering is None else sizes[covering]
 
 
 def reference_fingerprint(reference: pd.DataFrame, config: MonitoringConfig) -> str:
@@ -400,6 +412,7 @@ def measure(
     calibration = calibrate(
         reference, plan_sizes(sizes, []), config, draws=draws, false_alarm_rate=false_alarm_rate, seed=seed
     )
+    thresholds = Thresholds.of(calibration)
     tests = column_tests(reference, config)
     null = NullDays(reference, tests)
     fresh = {size: null.draw(size, draws, seed + 1) for size in set(sizes)}
@@ -409,7 +422,7 @@ def measure(
         values = _clean(reference[test.column]).dropna()
         per_day = []
         for day in days:
-            threshold = calibrated_threshold(calibration, test.column, name, len(day))
+            threshold = thresholds.lookup(test.column, name, len(day))
             scores = null.scores(test, fresh[len(day)])
             score = test.test(values, _clean(day[test.column]).dropna(), test.kind, None).drift_score
             per_day.append(
@@ -471,10 +484,11 @@ def with_calibrated_verdicts(
     dataset drift under calibrated thresholds (Evidently's DriftedColumnsCount rule: share >= drift_share).
     Works on rows of either metrics engine, so both judge alike.
     """
+    thresholds = Thresholds.of(calibration)
     judged, verdicts = [], []
     for row in rows:
         if row["metric_name"] == "drift_score":
-            threshold = calibrated_threshold(calibration, row["column_name"], row["stat_test"], size)
+            threshold = thresholds.lookup(row["column_name"], row["stat_test"], size)
             detected = (
                 None if threshold is None else calibrated_verdict(row["stat_test"], row["metric_value"], threshold)
             )

@@ -87,7 +87,8 @@ def _warehouse(settings: WarehouseSettings, create_database: bool = False) -> It
 def _dbt(config: MonitoringConfig, settings: WarehouseSettings, *args: str) -> float:
     with console.status(f"dbt {' '.join(args)}"):
         run = run_dbt(config, settings, list(args))
-    console.print(f"  dbt {' '.join(args)}: ok, {run.seconds:.1f} s")
+    split = "" if run.start_up_seconds is None else f" (dbt start-up {run.start_up_seconds:.1f} s)"
+    console.print(f"  dbt {' '.join(args)}: ok, {run.seconds:.1f} s{split}")
     return run.seconds
 
 
@@ -205,6 +206,7 @@ def metrics_command(
         console.print(
             f"  {engine}: {run.days_computed} day(s) for {run.model_versions} model version(s), "
             f"{run.rows_written:,} metric rows, {run.seconds:.1f} s"
+            + (f" (dbt start-up {run.dbt_start_up_seconds:.1f} s)" if run.dbt_start_up_seconds else "")
         )
         _dbt(config, settings, "build", "--selector", "serving")
     console.print(f"[green]✓ metrics[/]: {run.days_computed} day(s) computed, {time.perf_counter() - started:.1f} s")
@@ -272,7 +274,9 @@ def grant_readonly_command() -> None:
 @app.command("dbt", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}, add_help_option=False)
 def dbt_command(ctx: typer.Context) -> None:
     """Run any dbt command on the configured target, e.g. `mlwatch dbt docs generate`."""
-    with _step("dbt") as (config, settings):
+    # dbt may write (build, run, seed) and, on DuckDB, opens the file for writing whatever it does: it waits
+    # for the writer lock like the steps do, rather than fail inside dbt or interleave with a running step.
+    with _step("dbt") as (config, settings), step_lock(settings, "dbt"):
         run = run_dbt(config, settings, list(ctx.args), capture=False)
     console.print(f"dbt {' '.join(ctx.args)}: {run.seconds:.1f} s")
 

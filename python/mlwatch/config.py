@@ -61,6 +61,8 @@ class MonitoringConfig:
     # The loader quarantines impossible rows (python/mlwatch/load.py) and refuses a file with more of them.
     max_reject_share: float = 0.01
     max_trip_hours: float = 24.0
+    # (metric name, quantile) of each numerical column's daily health
+    health_quantiles: tuple[tuple[str, float], ...] = ()
 
     @property
     def months(self) -> tuple[str, ...]:
@@ -192,10 +194,22 @@ def load_config(project_dir: Path | None = None, env: dict[str, str] | None = No
         metrics_engine=check_metrics_engine(str(variables.get("metrics_engine", "evidently"))),
         max_reject_share=float(variables.get("max_reject_share", 0.01)),
         max_trip_hours=float(variables.get("max_trip_hours", 24)),
+        health_quantiles=_quantiles(variables.get("health_quantiles") or {}),
     )
     _validate_identifiers(config, variables.get("trend_metrics") or [])
     _validate_columns(config)
     return config
+
+
+def _quantiles(raw: dict[str, Any]) -> tuple[tuple[str, float], ...]:
+    quantiles = []
+    for name, quantile in raw.items():
+        if not IDENTIFIER_PATTERN.match(str(name)):
+            raise ConfigError(f"health_quantiles name {name!r} is not a plain lower-case identifier ([a-z_][a-z0-9_]*)")
+        if not isinstance(quantile, int | float) or not 0 <= quantile <= 1:
+            raise ConfigError(f"health_quantiles {name}: {quantile!r} is not a quantile in [0, 1]")
+        quantiles.append((str(name), float(quantile)))
+    return tuple(quantiles)
 
 
 def check_metrics_engine(engine: str) -> str:

@@ -21,6 +21,12 @@ class DbtRun:
     args: tuple[str, ...]
     seconds: float
     output: str
+    work_seconds: float | None  # by dbt's own clock (run_results.json): its nodes, without start-up and parsing
+
+    @property
+    def start_up_seconds(self) -> float | None:
+        """dbt's fixed cost (interpreter, adapter imports, project parsing), paid once per invocation."""
+        return None if self.work_seconds is None else max(self.seconds - self.work_seconds, 0.0)
 
 
 def failure_summary(output: str, tail: int = 15) -> str:
@@ -51,18 +57,37 @@ def dbt_command(config: MonitoringConfig, settings: WarehouseSettings, args: lis
     return command
 
 
-def run_dbt(config: MonitoringConfig, settings: WarehouseSettings, args: list[str], capture: bool = True) -> DbtRun:
-    """Run one dbt command; raise DbtError with its output's tail if it fails."""
-    started = time.perf_counter()
+def work_seconds(config: MonitoringConfig, since: float) -> float | None:
+    """The elapsed time dbt recorded for its nodes, if this invocation wrote run_results.json (`ls` does not)."""
+    target = Path(os.environ.get("DBT_TARGET_PATH") or "target")
+    path = (target if target.is_absolute() else config.project_dir / target) / "run_results.json"
+    try:
+        if path.stat().st_mtime < since:
+            return None
+        return float(json.loads(path.read_text())["elapsed_time"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def run_dbt(
+    config: MonitoringConfig,
+    settings: WarehouseSettings,
+    args: list[str],
+    capture: bool = True,
+    env: dict[str, str] | None = None,
+) -> DbtRun:
+    """Run one dbt command (with `env` added to its environment); raise DbtError with its output's tail if it fails."""
+    started, started_at = time.perf_counter(), time.time()
     completed = subprocess.run(
         dbt_command(config, settings, args),
         cwd=config.project_dir,
-        env={**os.environ, **settings.dbt_env()},
+        env={**os.environ, **settings.dbt_env(), **(env or {})},
         capture_output=capture,
         text=True,
         check=False,
     )
+    seconds = time.perf_counter() - started
     output = (completed.stdout or "") + (completed.stderr or "")
     if completed.returncode != 0:
         raise DbtError(f"dbt {' '.join(args)} failed (exit {completed.returncode}):\n{failure_summary(output)}")
-    return DbtRun(tuple(args), time.perf_counter() - started, output)
+    return DbtRun(tuple(args), seconds, output, work_seconds(config, started_at))

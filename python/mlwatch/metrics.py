@@ -35,7 +35,6 @@ from mlwatch.warehouse import RAW_SCHEMA, Warehouse
 ENGINE = "evidently"
 SCORED_TABLE = "intermediate.int_trips_scored"
 DATASET = ""  # column_name of dataset-level metrics
-QUANTILES = {0.05: "p05", 0.25: "p25", 0.5: "p50", 0.75: "p75", 0.95: "p95"}
 
 
 @dataclass(frozen=True)
@@ -94,7 +93,7 @@ def column_health(current: pd.DataFrame, reference: pd.DataFrame, config: Monito
             MetricValue("min", column, float(data.min())),
             MetricValue("max", column, float(data.max())),
             MetricValue("mean", column, float(data.mean())),
-            *(MetricValue(name, column, float(data.quantile(q))) for q, name in QUANTILES.items()),
+            *(MetricValue(name, column, float(data.quantile(q))) for name, q in config.health_quantiles),
         ]
         if not known.empty:
             outside = int(data.count() - data.between(known.min(), known.max()).sum())
@@ -230,11 +229,15 @@ def _day_rows(day: dt.date, version: str, values: list[MetricValue], seconds: fl
     ]
 
 
-def write_day(warehouse: Warehouse, day: dt.date, version: str, rows: list[dict[str, Any]]) -> int:
-    """Replace the day's metrics of the version in one transaction (no partial day, no duplicates)."""
+def write_days(warehouse: Warehouse, version: str, rows_by_day: dict[dt.date, list[dict[str, Any]]]) -> int:
+    """Replace the days' metrics of the version in one transaction (no partial day, no duplicates)."""
+    days = list(rows_by_day)
+    rows = [row for day_rows in rows_by_day.values() for row in day_rows]
     with warehouse.transaction():
         warehouse.execute(
-            f"delete from {RAW_SCHEMA}.batch_metrics where batch_date = ? and model_version = ?", [day, version]
+            f"delete from {RAW_SCHEMA}.batch_metrics "
+            f"where model_version = ? and batch_date in ({', '.join('?' * len(days))})",
+            [version, *days],
         )
         warehouse.append(f"{RAW_SCHEMA}.batch_metrics", pa.Table.from_pylist(rows, schema=BATCH_METRIC_SCHEMA))
     return len(rows)
@@ -269,8 +272,8 @@ def compute_metrics(
             batch = batches.get(day, current.iloc[0:0])
             values = evaluate_batch(batch, reference, config)
             rows = _day_rows(day, version, values, time.perf_counter() - day_started)
-            rows_written += write_day(
-                warehouse, day, version, with_calibrated_verdicts(rows, calibration, len(batch), config)
+            rows_written += write_days(
+                warehouse, version, {day: with_calibrated_verdicts(rows, calibration, len(batch), config)}
             )
             days_computed += 1
             if on_day:

@@ -1,10 +1,10 @@
 """The warehouse engine: the metrics the Evidently engine writes (drift, missing values, rows, health), in SQL.
 
 One dbt run of the engine's models (tag `warehouse_engine`, models/intermediate/) computes every
-pending day at once; the p-value tests' statistics become p-values here, with scipy, exactly as
-Evidently computes them; then the engine's rows are judged at the calibrated thresholds and written to
-raw.batch_metrics by the same code and under the same keys as the Evidently engine's, so nothing
-downstream can tell the engines apart except `engine`.
+pending day (named in MLWATCH_ENGINE_BATCH_DATES) at once; the p-value tests' statistics become
+p-values here, with scipy, exactly as Evidently computes them; then the engine's rows are judged at
+the calibrated thresholds and written to raw.batch_metrics by the same code and under the same keys as
+the Evidently engine's, so nothing downstream can tell the engines apart except `engine`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from importlib.metadata import version as package_version
 from typing import Any
 
@@ -26,8 +25,8 @@ from mlwatch.dbt import run_dbt
 from mlwatch.errors import WarehouseError
 
 # Both engines judge and write their rows with the same code, which imports Evidently (seconds): the
-# calibrated verdicts use Evidently's tests, and the health metrics' quantiles are named there.
-from mlwatch.metrics import QUANTILES, read_side, write_day
+# calibrated verdicts use Evidently's tests.
+from mlwatch.metrics import read_side, write_days
 from mlwatch.schema import BATCH_METRIC_SCHEMA
 from mlwatch.warehouse import Warehouse, WarehouseSettings, connect, ensure_raw_tables
 
@@ -102,29 +101,33 @@ def _complete_p_values(warehouse: Warehouse) -> int:
     return len(rows)
 
 
-def _write_days(
+def _judge_and_write(
     warehouse: Warehouse, config: MonitoringConfig, version: str, days: list[dt.date], seconds_per_day: float
 ) -> int:
     """Judge the engine's rows at the calibrated thresholds, as the Evidently engine does, and write them by day."""
     # The calibration draws null days from the reference with Evidently's tests: it is shared by both engines
     # and stored per reference and batch size, so only a new size costs more than a read.
-    columns = [name for name in BATCH_METRIC_SCHEMA.names if not name.startswith("calibrated_")]
+    # The rows name the Evidently version whose definitions the SQL reproduces, as the Evidently engine's do.
+    stamped = {"evidently_version": package_version("evidently"), "compute_seconds": seconds_per_day}
+    columns = [name for name in BATCH_METRIC_SCHEMA.names if name not in stamped and not name.startswith("calibrated_")]
     days_in = f"batch_date in ({', '.join('?' * len(days))})"
     by_day: dict[dt.date, list[dict[str, Any]]] = {day: [] for day in days}
     for values in warehouse.rows(
         f"select {', '.join(columns)} from {METRICS_VIEW} where model_version = ? and {days_in}", [version, *days]
     ):
         row = dict(zip(columns, values, strict=True))
-        by_day[row["batch_date"]].append({**row, "compute_seconds": seconds_per_day})
+        by_day[row["batch_date"]].append({**row, **stamped})
     sizes = {
         day: next(int(row["metric_value"]) for row in rows if row["metric_name"] == "row_count")
         for day, rows in by_day.items()
     }
     reference = read_side(warehouse, config, version, "split = 'reference'", [])
     calibration = ensure_calibration(warehouse, config, version, reference, [size for size in sizes.values() if size])
-    return sum(
-        write_day(warehouse, day, version, with_calibrated_verdicts(rows, calibration, sizes[day], config))
-        for day, rows in by_day.items()
+    # One transaction for all the days: the SQL computed them together, and a kill leaves all or none.
+    return write_days(
+        warehouse,
+        version,
+        {day: with_calibrated_verdicts(rows, calibration, sizes[day], config) for day, rows in by_day.items()},
     )
 
 
@@ -147,18 +150,19 @@ def compute_metrics(
     if not days:
         return MetricsRun(len(versions), 0, 0, time.perf_counter() - started)
 
-    engine_vars = {
-        "engine_batch_dates": [day.isoformat() for day in days],
-        "engine_quantiles": {name: quantile for quantile, name in QUANTILES.items()},
-        "evidently_version": package_version("evidently"),
-    }
     # Reference profiles are kept between runs (incremental); a full refresh rebuilds them too.
     dbt_run = run_dbt(
-        replace(config, overrides={**config.overrides, **engine_vars}),
+        config,
         settings,
         ["run", "--select", SELECTOR, *(["--full-refresh"] if full_refresh else [])],
+        env={"MLWATCH_ENGINE_BATCH_DATES": ",".join(day.isoformat() for day in days)},
     )
-    log.info("dbt run of the engine models for %d day(s): %.2f s", len(days), dbt_run.seconds)
+    log.info(
+        "dbt run of the engine models for %d day(s): %.2f s, of which dbt start-up %.2f s",
+        len(days),
+        dbt_run.seconds,
+        dbt_run.start_up_seconds or 0.0,
+    )
     log.debug("dbt output:\n%s", dbt_run.output)
     with _connected(settings) as warehouse:
         step_started = time.perf_counter()
@@ -170,10 +174,12 @@ def compute_metrics(
         for version, version_days in plan.items():
             if not version_days:
                 continue
-            rows_written += _write_days(warehouse, config, version, version_days, seconds_per_day)
+            rows_written += _judge_and_write(warehouse, config, version, version_days, seconds_per_day)
             days_computed += len(version_days)
             if on_day:
                 for day in version_days:
                     on_day(day)
         log.info("calibrated verdicts and writes: %d rows, %.2f s", rows_written, time.perf_counter() - step_started)
-    return MetricsRun(len(versions), days_computed, rows_written, time.perf_counter() - started)
+    return MetricsRun(
+        len(versions), days_computed, rows_written, time.perf_counter() - started, dbt_run.start_up_seconds or 0.0
+    )
