@@ -62,6 +62,17 @@ def pipeline_env(target: str, folder: Path, database: str, **extra: str) -> dict
     return {**env, **extra}
 
 
+def delete_metric_rows(env: dict[str, str], where: str = "true") -> None:
+    """Make days pending again for the next metrics run in the pipeline of `env` (not timed)."""
+    from mlwatch.warehouse import WarehouseSettings, connect
+
+    warehouse = connect(WarehouseSettings.from_env(ROOT, env))
+    try:
+        warehouse.execute(f"delete from raw.batch_metrics where {where}")
+    finally:
+        warehouse.close()
+
+
 def drop_database(database: str) -> None:
     import psycopg
 

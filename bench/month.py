@@ -28,7 +28,18 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from benchlib import ROOT, VENV_BIN, drop_database, measure, mlwatch, number_in, pipeline_env, save, spread, table
+from benchlib import (
+    VENV_BIN,
+    delete_metric_rows,
+    drop_database,
+    measure,
+    mlwatch,
+    number_in,
+    pipeline_env,
+    save,
+    spread,
+    table,
+)
 
 # (label, engine, how the 28 days become pending): a full refresh recomputes everything, the warehouse
 # engine's reference profile included; "days only" deletes the days' metric rows first, so the engine finds
@@ -39,16 +50,6 @@ VARIANTS = (
     ("warehouse-days", "warehouse", "days only"),
 )
 DBT_MODELS_SECONDS = r"Finished running .* in [^(]*\(([\d.]+)s\)"
-
-
-def delete_metric_rows(env: dict[str, str]) -> None:
-    from mlwatch.warehouse import WarehouseSettings, connect
-
-    warehouse = connect(WarehouseSettings.from_env(ROOT, env))
-    try:
-        warehouse.execute("delete from raw.batch_metrics")
-    finally:
-        warehouse.close()
 
 
 def engine_runs(env: dict[str, str], engine: str, how: str, runs: int) -> dict[str, Any]:

@@ -30,7 +30,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchlib import ROOT, drop_database, measure, mlwatch, number_in, pipeline_env, save, spread, table
+from benchlib import (
+    ROOT,
+    delete_metric_rows,
+    drop_database,
+    measure,
+    mlwatch,
+    number_in,
+    pipeline_env,
+    save,
+    spread,
+    table,
+)
 
 FIRST_DAY = "2022-01-01"
 CHUNK_ROWS = 1_000_000
@@ -192,15 +203,11 @@ def spreads(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def engine_figures(env: dict[str, str], runs: int) -> dict[str, Any]:
-    from mlwatch.warehouse import WarehouseSettings, connect
-
     years = [engine_run(env, "year") for _ in range(runs)]
     last_day = f"date '{FIRST_DAY}' + {years[0]['days'] - 1}"
     new_days = []
     for _ in range(runs):
-        warehouse = connect(WarehouseSettings.from_env(ROOT, env))
-        warehouse.execute(f"delete from raw.batch_metrics where batch_date = {last_day}")
-        warehouse.close()
+        delete_metric_rows(env, f"batch_date = {last_day}")
         new_days.append(engine_run(env, "new-day"))
     return {"year": spreads(years), "one_new_day": spreads(new_days)}
 

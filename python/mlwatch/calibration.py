@@ -476,7 +476,7 @@ if __name__ == "__main__":
 
 
 def with_calibrated_verdicts(
-    rows: list[dict[str, Any]], calibration: pd.DataFrame, size: int, config: MonitoringConfig
+    rows: list[dict[str, Any]], thresholds: Thresholds, size: int, config: MonitoringConfig
 ) -> list[dict[str, Any]]:
     """A day's batch_metrics rows, each drift score also judged at its calibrated threshold.
 
@@ -484,7 +484,6 @@ def with_calibrated_verdicts(
     dataset drift under calibrated thresholds (Evidently's DriftedColumnsCount rule: share >= drift_share).
     Works on rows of either metrics engine, so both judge alike.
     """
-    thresholds = Thresholds.of(calibration)
     judged, verdicts = [], []
     for row in rows:
         if row["metric_name"] == "drift_score":

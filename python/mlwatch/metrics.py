@@ -26,7 +26,7 @@ from evidently.metrics import (
 )
 
 from mlwatch.batches import MetricsRun, model_versions, pending_days
-from mlwatch.calibration import ensure_calibration, with_calibrated_verdicts
+from mlwatch.calibration import Thresholds, ensure_calibration, with_calibrated_verdicts
 from mlwatch.config import MonitoringConfig
 from mlwatch.errors import ConfigError
 from mlwatch.schema import BATCH_METRIC_SCHEMA
@@ -267,13 +267,14 @@ def compute_metrics(
         )
         batches = dict(tuple(current.groupby("batch_date")))
         calibration = ensure_calibration(warehouse, config, version, reference, [len(b) for b in batches.values()])
+        thresholds = Thresholds.of(calibration)
         for day in days:
             day_started = time.perf_counter()
             batch = batches.get(day, current.iloc[0:0])
             values = evaluate_batch(batch, reference, config)
             rows = _day_rows(day, version, values, time.perf_counter() - day_started)
             rows_written += write_days(
-                warehouse, version, {day: with_calibrated_verdicts(rows, calibration, len(batch), config)}
+                warehouse, version, {day: with_calibrated_verdicts(rows, thresholds, len(batch), config)}
             )
             days_computed += 1
             if on_day:

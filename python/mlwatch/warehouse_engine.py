@@ -19,7 +19,7 @@ from importlib.metadata import version as package_version
 from typing import Any
 
 from mlwatch.batches import MetricsRun, model_versions, pending_days
-from mlwatch.calibration import ensure_calibration, with_calibrated_verdicts
+from mlwatch.calibration import Thresholds, ensure_calibration, with_calibrated_verdicts
 from mlwatch.config import MonitoringConfig
 from mlwatch.dbt import run_dbt
 from mlwatch.errors import WarehouseError
@@ -123,11 +123,12 @@ def _judge_and_write(
     }
     reference = read_side(warehouse, config, version, "split = 'reference'", [])
     calibration = ensure_calibration(warehouse, config, version, reference, [size for size in sizes.values() if size])
+    thresholds = Thresholds.of(calibration)
     # One transaction for all the days: the SQL computed them together, and a kill leaves all or none.
     return write_days(
         warehouse,
         version,
-        {day: with_calibrated_verdicts(rows, calibration, sizes[day], config) for day, rows in by_day.items()},
+        {day: with_calibrated_verdicts(rows, thresholds, sizes[day], config) for day, rows in by_day.items()},
     )
 
 
