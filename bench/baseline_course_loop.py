@@ -3,32 +3,51 @@
 As in the course's notebook (without its 10 s sleep): train the linear model on the first 30,000 valid
 trips of January, keep the rest of January as the reference, then for each day of February re-read the
 month's parquet file, take the day's trips, predict, run one Evidently Report and keep its values. The
-report holds the same metrics `mlwatch metrics` writes for drift, missing values and rows (ValueDrift per
-drift column, DriftedColumnsCount, MissingValueCount per column, RowCount), so the engines do the same work.
+report holds the full metric set `mlwatch metrics` writes, so the engines do the same work: drift, missing
+values and rows (ValueDrift per drift column, DriftedColumnsCount, MissingValueCount per column, RowCount) and
+each column's health (MinValue, MaxValue, MeanValue, QuantileValue at the configured quantiles and
+OutRangeValueCount against the reference's range per numerical column; OutListValueCount against the
+reference's categories per categorical one). `--metrics drift` leaves the health metrics out: the course's
+metric kinds alone, a lighter baseline than the engines' work, reported beside it.
 
-    .venv/bin/python bench/baseline_course_loop.py   # prints one JSON line: days, seconds, rows of values
+    .venv/bin/python bench/baseline_course_loop.py [--metrics full|drift]   # prints one JSON line
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import time
 
 import pandas as pd
-from benchlib import DATA_DIR
+from benchlib import DATA_DIR, ROOT
 from evidently import DataDefinition, Dataset, Report
-from evidently.metrics import DriftedColumnsCount, MissingValueCount, RowCount, ValueDrift
+from evidently.core.metric_types import Metric
+from evidently.metrics import (
+    DriftedColumnsCount,
+    MaxValue,
+    MeanValue,
+    MinValue,
+    MissingValueCount,
+    OutListValueCount,
+    OutRangeValueCount,
+    QuantileValue,
+    RowCount,
+    ValueDrift,
+)
 from sklearn.linear_model import LinearRegression
+
+from mlwatch.config import load_config
 
 NUMERICAL = ["passenger_count", "trip_distance", "fare_amount", "total_amount"]
 CATEGORICAL = ["PULocationID", "DOLocationID"]
 FEATURES = NUMERICAL + CATEGORICAL
 DRIFT_COLUMNS = [*FEATURES, "prediction"]
 COLUMNS = [*FEATURES, "duration_min", "prediction"]
-DEFINITION = DataDefinition(
-    numerical_columns=[*NUMERICAL, "duration_min", "prediction"], categorical_columns=CATEGORICAL
-)
+HEALTH_NUMERICAL = [*NUMERICAL, "duration_min", "prediction"]
+QUANTILES = [quantile for _, quantile in load_config(ROOT).health_quantiles]
+DEFINITION = DataDefinition(numerical_columns=HEALTH_NUMERICAL, categorical_columns=CATEGORICAL)
 
 
 def read_month(month: str) -> pd.DataFrame:
@@ -37,19 +56,39 @@ def read_month(month: str) -> pd.DataFrame:
     return frame[(frame.passenger_count > 0) & (frame.passenger_count <= 8)]
 
 
-def report() -> Report:
+def health_metrics(reference: pd.DataFrame) -> list[Metric]:
+    metrics: list[Metric] = []
+    for column in HEALTH_NUMERICAL:
+        metrics += [
+            MinValue(column=column),
+            MaxValue(column=column),
+            MeanValue(column=column),
+            *(QuantileValue(column=column, quantile=quantile) for quantile in QUANTILES),
+            OutRangeValueCount(column=column, left=reference[column].min(), right=reference[column].max()),
+        ]
+    categories = [
+        OutListValueCount(column=column, values=sorted(reference[column].dropna().unique())) for column in CATEGORICAL
+    ]
+    return metrics + categories
+
+
+def report(health: list[Metric]) -> Report:
     return Report(
         [
             RowCount(),
             *(ValueDrift(column=column) for column in DRIFT_COLUMNS),
             DriftedColumnsCount(columns=DRIFT_COLUMNS, drift_share=0.5),
             *(MissingValueCount(column=column) for column in COLUMNS),
+            *health,
         ],
         include_tests=True,
     )
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--metrics", choices=["full", "drift"], default="full")
+    args = parser.parse_args()
     started = time.perf_counter()
     january = read_month("2021-01")
     kept = january[(january.duration_min >= 0) & (january.duration_min <= 60)]
@@ -58,6 +97,7 @@ def main() -> None:
     reference = january.loc[january.index > train.index.max()].copy()
     reference["prediction"] = model.predict(reference[FEATURES])
     reference_data = Dataset.from_pandas(reference[COLUMNS], data_definition=DEFINITION)
+    health = health_metrics(reference) if args.metrics == "full" else []
     setup_seconds = time.perf_counter() - started
 
     values = 0
@@ -66,12 +106,18 @@ def main() -> None:
         february = read_month("2021-02")  # the course re-reads its data on every iteration
         current = february[february.lpep_pickup_datetime.dt.date == day].copy()
         current["prediction"] = model.predict(current[FEATURES])
-        snapshot = report().run(Dataset.from_pandas(current[COLUMNS], data_definition=DEFINITION), reference_data)
+        snapshot = report(health).run(Dataset.from_pandas(current[COLUMNS], data_definition=DEFINITION), reference_data)
         values += len(snapshot.dict()["metrics"])
         day += dt.timedelta(days=1)
     print(
         json.dumps(
-            {"days": 28, "metrics": values, "setup_seconds": setup_seconds, "seconds": time.perf_counter() - started}
+            {
+                "days": 28,
+                "metric_set": args.metrics,
+                "metrics": values,
+                "setup_seconds": setup_seconds,
+                "seconds": time.perf_counter() - started,
+            }
         )
     )
 

@@ -205,8 +205,8 @@ def metrics_command(
         step.rows = run.rows_written
         console.print(
             f"  {engine}: {run.days_computed} day(s) for {run.model_versions} model version(s), "
-            f"{run.rows_written:,} metric rows, {run.seconds:.1f} s"
-            + (f" (dbt start-up {run.dbt_start_up_seconds:.1f} s)" if run.dbt_start_up_seconds else "")
+            f"{run.rows_written:,} metric rows, {run.seconds:.2f} s"
+            + (f" (dbt start-up {run.dbt_start_up_seconds:.2f} s)" if run.dbt_start_up_seconds else "")
         )
         _dbt(config, settings, "build", "--selector", "serving")
     console.print(f"[green]✓ metrics[/]: {run.days_computed} day(s) computed, {time.perf_counter() - started:.1f} s")
