@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -75,6 +77,20 @@ def _logged_step(name: str) -> Iterator[tuple[MonitoringConfig, WarehouseSetting
         runlog.record_end(settings, run_id, step.rows)
 
 
+def _import_quietly(module: str) -> None:
+    with suppress(Exception):  # the step's own import, after the block, reports what failed
+        importlib.import_module(module)
+
+
+@contextmanager
+def _importing(module: str) -> Iterator[None]:
+    """Import `module` (seconds, for Evidently or scikit-learn) in a thread while the block waits on dbt's process."""
+    importer = threading.Thread(target=_import_quietly, args=(module,), daemon=True)
+    importer.start()
+    yield
+    importer.join()
+
+
 @contextmanager
 def _warehouse(settings: WarehouseSettings, create_database: bool = False) -> Iterator[Warehouse]:
     warehouse = connect(settings, create_database=create_database)
@@ -138,7 +154,8 @@ def load_command(
                         reasons = ", ".join(f"{reason}: {count:,}" for reason, count in loaded.rejected.items())
                         note += f"; {sum(loaded.rejected.values()):,} rows quarantined ({reasons})"
                     console.print(f"  {path.name}: {loaded.rows:,} trips{note}")
-        _dbt(config, settings, "build", "--selector", "training_inputs")
+        with _importing("mlwatch.train"):
+            _dbt(config, settings, "build", "--selector", "training_inputs")
         from mlwatch import train as trainer  # scikit-learn takes seconds to import; only this step needs it
 
         with _warehouse(settings) as warehouse:
@@ -159,6 +176,9 @@ def load_command(
         f"[green]✓ load[/]: {trips:,} trips, {zones} zones, model {meta.model_version}, "
         f"{scored:,} predictions, {time.perf_counter() - started:.1f} s"
     )
+
+
+ENGINE_MODULES = {"evidently": "mlwatch.metrics", "warehouse": "mlwatch.warehouse_engine"}
 
 
 def _compute_metrics(
@@ -200,7 +220,8 @@ def metrics_command(
     with _logged_step("metrics") as (config, settings, step):
         engine = check_metrics_engine(engine or config.metrics_engine)
         console.print(f"metrics ({engine} engine) → {settings.describe()}")
-        _dbt(config, settings, "build", "--selector", "metric_inputs")
+        with _importing(ENGINE_MODULES[engine]):  # both engines import Evidently
+            _dbt(config, settings, "build", "--selector", "metric_inputs")
         run = _compute_metrics(engine, config, settings, full_refresh)
         step.rows = run.rows_written
         console.print(
