@@ -88,8 +88,8 @@ def dbt_start_up(env: dict[str, str], runs: int) -> dict[str, Any]:
     command = [
         str(VENV_BIN / "dbt"),
         "run",
-        "--select",
-        "tag:warehouse_engine",
+        "--selector",
+        "warehouse_engine",
         "--project-dir",
         env["MLWATCH_PROJECT_DIR"],
         "--profiles-dir",

@@ -144,7 +144,7 @@ def child(what: str, days: int) -> None:
     settings = WarehouseSettings.from_env(ROOT)
     started = time.perf_counter()
     if what in ("year", "new-day"):
-        from mlwatch import warehouse_engine
+        from mlwatch.engines import warehouse as warehouse_engine
 
         handler = logging.StreamHandler(sys.stdout)
         logging.getLogger(warehouse_engine.__name__).addHandler(handler)
@@ -154,7 +154,7 @@ def child(what: str, days: int) -> None:
         figures = {"days": run.days_computed, "rows": run.rows_written, "seconds": run.seconds}
         print(json.dumps({**figures, "dbt_start_up_seconds": run.dbt_start_up_seconds}))
         return
-    from mlwatch import metrics
+    from mlwatch.engines import evidently as metrics
 
     warehouse = connect(settings)
     columns = ", ".join(config.monitored_columns)

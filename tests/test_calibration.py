@@ -12,19 +12,15 @@ from evidently.legacy.calculations import stattests
 from evidently.legacy.calculations.stattests.registry import StatTest
 from evidently.legacy.core import ColumnType
 
-from mlwatch import calibration
-from mlwatch.calibration import (
-    NullDays,
-    Thresholds,
-    calibrate,
-    calibrated_verdict,
-    column_tests,
-    drift_rule,
-    ensure_calibration,
-)
+from mlwatch.batches import DRIFT_SIDES, Thresholds, calibrated_verdict, drift_rule
+from mlwatch.calibration import store
+from mlwatch.calibration.column_tests import ColumnTest, column_tests
+from mlwatch.calibration.measure import measure
+from mlwatch.calibration.null_days import NullDays, calibrate
+from mlwatch.calibration.store import ensure_calibration
 from mlwatch.config import MonitoringConfig, load_config
+from mlwatch.engines.evidently import evaluate_batch
 from mlwatch.errors import ConfigError
-from mlwatch.metrics import evaluate_batch
 from mlwatch.warehouse import DuckDBWarehouse, ensure_raw_tables
 
 
@@ -62,7 +58,7 @@ def with_test(config: MonitoringConfig, column: str, stat_test: str) -> Monitori
     return dataclasses.replace(config, columns=columns)
 
 
-def evidently_scores(reference: pd.DataFrame, days: np.ndarray, test: calibration.ColumnTest) -> np.ndarray:
+def evidently_scores(reference: pd.DataFrame, days: np.ndarray, test: ColumnTest) -> np.ndarray:
     """Evidently's stat test called on each drawn day and the reference rows not drawn, as ValueDrift calls it."""
     values = reference[test.column].replace([np.inf, -np.inf], np.nan)
     scores = []
@@ -213,6 +209,16 @@ def test_every_evidently_test_has_its_side_and_equality_right(test: StatTest) ->
         assert bool(run(float(threshold)).drifted) is rule(score, float(threshold))
 
 
+def test_the_drift_sides_name_exactly_evidentlys_tests() -> None:
+    """No entry for a test Evidently lacks, and none under a name it does not use."""
+    evidently_tests = {
+        (test.name, test.display_name)
+        for test in vars(stattests).values()
+        if isinstance(test, StatTest) and ColumnType.Text not in test.allowed_feature_types
+    }
+    assert set(DRIFT_SIDES) == evidently_tests
+
+
 def test_an_unknown_test_has_no_verdict() -> None:
     with pytest.raises(ConfigError, match="which side"):
         calibrated_verdict("my_test", 0.2, 0.1)
@@ -254,7 +260,7 @@ def test_calibration_is_stored_once_per_model_version_and_size(config, reference
             raise AssertionError("a calibrated size was computed again")
 
         with monkeypatch.context() as patched:
-            patched.setattr(calibration, "calibrate", no_work)
+            patched.setattr(store, "calibrate", no_work)
             again = ensure_calibration(warehouse, config, "v1", reference, [100, 101, 150], draws=50)
         assert len(again) == len(stored)
         assert sorted(set(again.calibrated_threshold)) == sorted(set(stored.calibrated_threshold))
@@ -305,7 +311,7 @@ def test_a_changed_test_or_reference_is_calibrated_anew(config, reference, tmp_p
 def test_measure_on_the_real_days_agrees_with_the_metrics_step(built_duckdb: Pipeline) -> None:
     warehouse = built_duckdb.connect()
     try:
-        measured = calibration.measure(warehouse, built_duckdb.config).set_index("column_name")
+        measured = measure(warehouse, built_duckdb.config).set_index("column_name")
         recorded = warehouse.query(
             "select column_name, sum(case when drift_detected then 1 else 0 end) as flagged, count(*) as days "
             "from raw.batch_metrics where metric_name = 'drift_score' group by column_name"

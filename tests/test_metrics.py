@@ -10,7 +10,7 @@ from evidently import DataDefinition, Dataset, Report
 from evidently.metrics import ValueDrift
 
 from mlwatch.config import load_config
-from mlwatch.metrics import evaluate_batch
+from mlwatch.engines.evidently import evaluate_batch
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +100,7 @@ def test_column_health_equals_evidentlys_own_metrics(config) -> None:
         QuantileValue,
     )
 
-    from mlwatch.metrics import column_health
+    from mlwatch.engines.evidently import column_health
 
     reference, current = frame(3000, 9), frame(800, 10, shift=1.0)
     current.loc[:19, "fare_amount"] = np.nan

@@ -22,8 +22,8 @@ import pandas as pd
 import pytest
 from conftest import POSTGRES, Pipeline
 
-from mlwatch import warehouse_engine
 from mlwatch.config import MonitoringConfig
+from mlwatch.engines import warehouse as warehouse_engine
 
 pytestmark = [pytest.mark.integration]
 
@@ -190,7 +190,7 @@ def side(pipeline: Pipeline, config: MonitoringConfig, where: str) -> pd.DataFra
 # Evidently's chi-square divides by the expected count 0 of a zone the reference lacks: its statistic is infinite.
 @pytest.mark.filterwarnings("ignore:divide by zero encountered in divide:RuntimeWarning")
 def test_seed_stat_tests_match_evidently_run_directly(forced: Pipeline) -> None:
-    from mlwatch import metrics
+    from mlwatch.engines import evidently as metrics
 
     config = forced_config(forced.config)
     warehouse_engine.compute_metrics(config, forced.settings, full_refresh=True)

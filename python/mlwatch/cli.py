@@ -1,45 +1,71 @@
-"""`mlwatch`: the command line behind the Makefile (load, metrics, show, dbt)."""
+"""`mlwatch`: the command line behind the Makefile, a thin layer over the steps (mlwatch.steps) and readers."""
 
 from __future__ import annotations
 
-import datetime as dt
-import importlib
 import os
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from mlwatch import load as loader
-from mlwatch import runlog
-from mlwatch.batches import MetricsRun
-from mlwatch.config import MonitoringConfig, check_metrics_engine, load_config
+from mlwatch.config import MonitoringConfig, load_config
 from mlwatch.dbt import run_dbt
 from mlwatch.errors import MlwatchError
+from mlwatch.load import TLC_BASE_URL
 from mlwatch.locks import step_lock
-from mlwatch.warehouse import Warehouse, WarehouseSettings, connect, ensure_raw_tables
+from mlwatch.relations import DAILY_MODEL_MONITORING
+from mlwatch.steps import Ticker, recorded_step
+from mlwatch.steps import load as load_step
+from mlwatch.steps import metrics as metrics_step
+from mlwatch.warehouse import WarehouseSettings, connected
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console(stderr=True, soft_wrap=True)
 
 
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    )
+class _Bar:
+    """A rich progress task as a steps.Ticker."""
+
+    def __init__(self, progress: Progress, task: TaskID) -> None:
+        self._progress, self._task = progress, task
+
+    def total(self, total: int) -> None:
+        self._progress.update(self._task, total=total)
+
+    def advance(self, steps: int = 1, description: str | None = None) -> None:
+        if description is None:
+            self._progress.advance(self._task, steps)
+        else:
+            self._progress.update(self._task, advance=steps, description=description)
+
+
+class RichReporter:
+    """steps.Reporter on the terminal: lines and progress bars on stderr, stdout left for results."""
+
+    def say(self, text: str) -> None:
+        console.print(text)
+
+    def waiting(self, text: str) -> AbstractContextManager[object]:
+        return console.status(text)
+
+    @contextmanager
+    def progress(self, description: str, total: int | None = None) -> Iterator[Ticker]:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+            disable=not console.is_terminal,  # a log or a pipe gets the step's lines, not a bar's blank lines
+        ) as progress:
+            yield _Bar(progress, progress.add_task(description, total=total))
 
 
 @contextmanager
@@ -54,155 +80,23 @@ def _step(name: str) -> Iterator[tuple[MonitoringConfig, WarehouseSettings]]:
         raise typer.Exit(1) from None
 
 
-@dataclass
-class StepRun:
-    rows: int = 0
-
-
-@contextmanager
-def _logged_step(name: str) -> Iterator[tuple[MonitoringConfig, WarehouseSettings, StepRun]]:
-    """A step that writes: holds the warehouse's writer lock (python/mlwatch/locks.py; a second run is refused
-    before it records anything), recorded in raw.pipeline_runs as running, then as success or failed."""
-    with _step(name) as (config, settings), step_lock(settings, name):
-        run_id = runlog.record_start(settings, name)
-        step = StepRun()
-        try:
-            yield config, settings, step
-        except BaseException as error:
-            # The log is best effort here: the warehouse itself may be what failed, and the
-            # original error is the one the user must see.
-            with suppress(Exception):
-                runlog.record_end(settings, run_id, step.rows, error=f"{type(error).__name__}: {error}")
-            raise
-        runlog.record_end(settings, run_id, step.rows)
-
-
-def _import_quietly(module: str) -> None:
-    with suppress(Exception):  # the step's own import, after the block, reports what failed
-        importlib.import_module(module)
-
-
-@contextmanager
-def _importing(module: str) -> Iterator[None]:
-    """Import `module` (seconds, for Evidently or scikit-learn) in a thread while the block waits on dbt's process."""
-    importer = threading.Thread(target=_import_quietly, args=(module,), daemon=True)
-    importer.start()
-    yield
-    importer.join()
-
-
-@contextmanager
-def _warehouse(settings: WarehouseSettings, create_database: bool = False) -> Iterator[Warehouse]:
-    warehouse = connect(settings, create_database=create_database)
-    try:
-        yield warehouse
-    finally:
-        warehouse.close()
-
-
-def _dbt(config: MonitoringConfig, settings: WarehouseSettings, *args: str) -> float:
-    with console.status(f"dbt {' '.join(args)}"):
-        run = run_dbt(config, settings, list(args))
-    split = "" if run.start_up_seconds is None else f" (dbt start-up {run.start_up_seconds:.1f} s)"
-    console.print(f"  dbt {' '.join(args)}: ok, {run.seconds:.1f} s{split}")
-    return run.seconds
-
-
-def _ticker(progress: Progress, description: str, total: int) -> Callable[[int], None]:
-    task = progress.add_task(description, total=total)
-    return lambda rows: progress.advance(task, rows)
-
-
 @app.command("load")
 def load_command(
     data_dir: Annotated[
         Path, typer.Option(envvar="TAXI_DATA_DIR", help="Folder with the TLC files; missing ones are downloaded.")
     ] = Path("data/raw"),
     base_url: Annotated[str, typer.Option(envvar="TLC_BASE_URL", help="Where to download TLC files from.")] = (
-        loader.TLC_BASE_URL
+        TLC_BASE_URL
     ),
 ) -> None:
     """Land the configured TLC months and zones, train the baseline model, and land its predictions."""
     started = time.perf_counter()
-    with _logged_step("load") as (config, settings, step):
-        console.print(
-            f"load → {settings.describe()} (reference {config.reference_month}, "
-            f"production {', '.join(config.production_months)})"
-        )
-        paths = {
-            month: loader.ensure_file(data_dir, loader.trip_file_name(config.taxi_type, month), base_url)
-            for month in config.months
-        }
-        zone_path = loader.ensure_file(data_dir, loader.ZONE_FILE, base_url)
-        file_rows = {month: loader.check_trip_file(path) for month, path in paths.items()}  # before any write
-        with _warehouse(settings, create_database=True) as warehouse:
-            ensure_raw_tables(warehouse)
-            zones = loader.load_zones(warehouse, zone_path)  # first: trips are checked against the zones
-            console.print(f"  {zone_path.name}: {zones} zones")
-            checks = loader.RowChecks(loader.known_zone_ids(warehouse), config.max_trip_hours, config.max_reject_share)
-            trips = 0
-            with _progress() as progress:
-                for month, path in paths.items():
-                    tick = _ticker(progress, f"trips {path.name}", file_rows[month])
-                    loaded = loader.load_trip_file(warehouse, path, month, tick, checks)
-                    trips += loaded.rows
-                    step.rows += loaded.rows
-                    note = (
-                        f" (ignored unknown columns {list(loaded.ignored_columns)})" if loaded.ignored_columns else ""
-                    )
-                    if loaded.rejected:
-                        reasons = ", ".join(f"{reason}: {count:,}" for reason, count in loaded.rejected.items())
-                        note += f"; {sum(loaded.rejected.values()):,} rows quarantined ({reasons})"
-                    console.print(f"  {path.name}: {loaded.rows:,} trips{note}")
-        with _importing("mlwatch.train"):
-            _dbt(config, settings, "build", "--selector", "training_inputs")
-        from mlwatch import train as trainer  # scikit-learn takes seconds to import; only this step needs it
-
-        with _warehouse(settings) as warehouse:
-            train, validation = trainer.fetch_training_frames(warehouse, config)
-            trained = trainer.fit(train, validation, config)
-            model_path = trainer.save(trained, config.project_dir / "models" / "trained")
-            trainer.register(warehouse, trained.metadata)
-            scored = trainer.score(warehouse, trained, config)
-            step.rows += scored
-        meta = trained.metadata
-        console.print(
-            f"  model {meta.model_version} → {model_path.relative_to(config.project_dir)}: "
-            f"train MAE {meta.train_mae:.4f} on {meta.train_rows:,} rows, "
-            f"validation MAE {meta.validation_mae:.4f} on {meta.validation_rows:,} rows; "
-            f"{scored:,} predictions"
-        )
+    with _step("load") as (config, settings), recorded_step(settings, "load") as written:
+        loaded = load_step.run(config, settings, RichReporter(), written, data_dir, base_url)
     console.print(
-        f"[green]✓ load[/]: {trips:,} trips, {zones} zones, model {meta.model_version}, "
-        f"{scored:,} predictions, {time.perf_counter() - started:.1f} s"
+        f"[green]✓ load[/]: {loaded.trips:,} trips, {loaded.zones} zones, model {loaded.model_version}, "
+        f"{loaded.predictions:,} predictions, {time.perf_counter() - started:.1f} s"
     )
-
-
-ENGINE_MODULES = {"evidently": "mlwatch.metrics", "warehouse": "mlwatch.warehouse_engine"}
-
-
-def _compute_metrics(
-    engine: str, config: MonitoringConfig, settings: WarehouseSettings, full_refresh: bool
-) -> MetricsRun:
-    """Run one engine on the pending days; the warehouse engine opens its own connections around dbt."""
-    with _progress() as progress:
-        task = progress.add_task("daily batches", total=None)
-
-        def on_start(total: int) -> None:
-            progress.update(task, total=total)
-
-        def on_day(day: dt.date) -> None:
-            progress.update(task, advance=1, description=f"daily batches ({day})")
-
-        if engine == "warehouse":
-            from mlwatch import warehouse_engine
-
-            return warehouse_engine.compute_metrics(config, settings, full_refresh, on_start, on_day)
-        from mlwatch.metrics import compute_metrics  # Evidently takes seconds to import; only `metrics` needs it
-
-        with _warehouse(settings) as warehouse:
-            ensure_raw_tables(warehouse)
-            return compute_metrics(warehouse, config, full_refresh, on_start, on_day)
 
 
 @app.command("metrics")
@@ -217,30 +111,19 @@ def metrics_command(
 ) -> None:
     """Compute Evidently metrics for every daily batch not yet computed, then build the marts."""
     started = time.perf_counter()
-    with _logged_step("metrics") as (config, settings, step):
-        engine = check_metrics_engine(engine or config.metrics_engine)
-        console.print(f"metrics ({engine} engine) → {settings.describe()}")
-        with _importing(ENGINE_MODULES[engine]):  # both engines import Evidently
-            _dbt(config, settings, "build", "--selector", "metric_inputs")
-        run = _compute_metrics(engine, config, settings, full_refresh)
-        step.rows = run.rows_written
-        console.print(
-            f"  {engine}: {run.days_computed} day(s) for {run.model_versions} model version(s), "
-            f"{run.rows_written:,} metric rows, {run.seconds:.2f} s"
-            + (f" (dbt start-up {run.dbt_start_up_seconds:.2f} s)" if run.dbt_start_up_seconds else "")
-        )
-        _dbt(config, settings, "build", "--selector", "serving")
+    with _step("metrics") as (config, settings), recorded_step(settings, "metrics") as written:
+        run = metrics_step.run(config, settings, RichReporter(), written, engine, full_refresh)
     console.print(f"[green]✓ metrics[/]: {run.days_computed} day(s) computed, {time.perf_counter() - started:.1f} s")
 
 
 @app.command("show")
 def show_command(limit: Annotated[int, typer.Option(help="Days to show (newest last).")] = 31) -> None:
     """Print the daily metrics from the marts."""
-    with _step("show") as (_, settings), _warehouse(settings) as warehouse:
+    with _step("show") as (_, settings), connected(settings) as warehouse:
         frame = warehouse.query(
             "select batch_date, model_version, input_valid_trips, prediction_drift_score, "
             "drifted_columns_count, drifted_columns_share, missing_values_share, mae, rmse "
-            "from marts.daily_model_monitoring order by batch_date desc, model_version limit ?",
+            f"from {DAILY_MODEL_MONITORING} order by batch_date desc, model_version limit ?",
             [limit],
         )
     table = Table(title=f"daily_model_monitoring ({settings.target})")
@@ -273,7 +156,7 @@ def dashboard_command(
     """Render the Grafana dashboard's panels from the marts into one self-contained HTML file."""
     from mlwatch import dashboard  # plotly takes a second to import; only this command needs it
 
-    with _step("dashboard") as (config, settings), _warehouse(settings) as warehouse:
+    with _step("dashboard") as (config, settings), connected(settings) as warehouse:
         page = dashboard.build(dashboard.load_dashboard(config.project_dir), warehouse.query, settings.describe())
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(page, encoding="utf-8")
@@ -312,7 +195,7 @@ def report_command(
 
     with _step("report") as (config, settings):
         day = report.parse_day(date, config)
-        with _warehouse(settings) as warehouse, console.status(f"evidently report {day}"):
+        with connected(settings) as warehouse, console.status(f"evidently report {day}"):
             paths = report.write_reports(warehouse, config, day, output_dir)
     console.print(f"[green]✓ report[/]: {day} → {output_dir}")
     for path in paths:

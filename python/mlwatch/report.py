@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlwatch.batches import model_versions
+from mlwatch.batches import newest_model_version, read_side
 from mlwatch.config import MonitoringConfig
-from mlwatch.errors import UsageError, WarehouseError
+from mlwatch.errors import UsageError
 from mlwatch.warehouse import Warehouse
 
 DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -43,17 +43,8 @@ def parse_day(text: str, config: MonitoringConfig) -> dt.date:
     return day
 
 
-def newest_model_version(warehouse: Warehouse, config: MonitoringConfig) -> str:
-    versions = model_versions(warehouse, config)
-    if not versions:
-        raise WarehouseError(f"No model trained on {config.reference_month} in the warehouse; run `mlwatch load`")
-    return versions[-1]
-
-
 def _read(warehouse: Warehouse, config: MonitoringConfig, version: str, where: str, params: list[Any]) -> pd.DataFrame:
     """A side's rows as the metrics step reads them, the label blanked on rows that are not performance rows."""
-    from mlwatch.metrics import read_side  # Evidently takes seconds to import; parse_day must not wait for it
-
     labelled = read_side(warehouse, config, version, f"{where} and is_performance_row", params)
     unlabelled = read_side(warehouse, config, version, f"{where} and is_performance_row is not true", params)
     unlabelled[config.target_column] = np.nan
@@ -74,7 +65,7 @@ def write_reports(warehouse: Warehouse, config: MonitoringConfig, day: dt.date, 
     from evidently.core.report import metric_tests_stats
     from evidently.presets import DataDriftPreset, RegressionPreset
 
-    from mlwatch.metrics import data_definition
+    from mlwatch.engines.evidently import data_definition
 
     version = newest_model_version(warehouse, config)
     current = _read(warehouse, config, version, "split = 'production' and batch_date = ?", [day])

@@ -23,10 +23,10 @@ from sklearn.metrics import mean_absolute_error
 
 from mlwatch.config import MonitoringConfig
 from mlwatch.errors import TrainingError
+from mlwatch.relations import TRIPS_SPLIT
 from mlwatch.schema import MODEL_VERSION_SCHEMA, PREDICTION_SCHEMA
 from mlwatch.warehouse import RAW_SCHEMA, Warehouse
 
-SPLIT_TABLE = "intermediate.int_trips_split"
 PREDICTION_BATCH_ROWS = 200_000
 
 
@@ -102,9 +102,9 @@ def fit(train: pd.DataFrame, validation: pd.DataFrame, config: MonitoringConfig)
 def fetch_training_frames(warehouse: Warehouse, config: MonitoringConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Training rows in file order, and the validation rows (reference rows passing every rule)."""
     columns = ", ".join([*config.features, config.target_column])
-    train = warehouse.query(f"select {columns} from {SPLIT_TABLE} where split = 'train' order by source_row_number")
+    train = warehouse.query(f"select {columns} from {TRIPS_SPLIT} where split = 'train' order by source_row_number")
     validation = warehouse.query(
-        f"select {columns} from {SPLIT_TABLE} "
+        f"select {columns} from {TRIPS_SPLIT} "
         "where split = 'reference' and passes_input_rules and passes_target_rules order by source_row_number"
     )
     return train, validation
@@ -155,7 +155,7 @@ def score(
     """Replace the version's predictions for the reference and production trips; returns the row count."""
     version = trained.metadata.model_version
     frame = warehouse.query(
-        f"select trip_id, {', '.join(config.features)} from {SPLIT_TABLE} "
+        f"select trip_id, {', '.join(config.features)} from {TRIPS_SPLIT} "
         "where split in ('reference', 'production') order by trip_id"
     )
     predictions = predict_frame(trained.model, frame, config.features)

@@ -223,6 +223,16 @@ def connect(settings: WarehouseSettings, create_database: bool = False) -> Wareh
     return PostgresWarehouse(settings.postgres, create_database=create_database)
 
 
+@contextmanager
+def connected(settings: WarehouseSettings, create_database: bool = False) -> Iterator[Warehouse]:
+    """A connection closed on leaving: DuckDB admits one writing process, and dbt runs between a step's parts."""
+    warehouse = connect(settings, create_database=create_database)
+    try:
+        yield warehouse
+    finally:
+        warehouse.close()
+
+
 def ensure_raw_tables(warehouse: Warehouse) -> None:
     """Create the raw schema and the tables Python writes, if missing (dbt reads them as sources)."""
     warehouse.execute(f"create schema if not exists {RAW_SCHEMA}")

@@ -1,7 +1,7 @@
-"""Evidently metrics for each daily batch against the reference, written to raw.batch_metrics.
+"""The Evidently engine: one Evidently Report per daily batch against the reference, in pandas.
 
 `evaluate_batch` is pure (two frames in, metric values out); `compute_metrics` does the I/O:
-one query per side, then one Evidently Report per pending day, each day written atomically.
+one query per side, then one Report per pending day, each day judged and written atomically (mlwatch.batches).
 """
 
 from __future__ import annotations
@@ -14,10 +14,7 @@ from typing import Any
 
 import evidently
 import pandas as pd
-import pyarrow as pa
 from evidently import DataDefinition, Dataset, Report
-from evidently.legacy.calculations.stattests.registry import StatTestNotFoundError, get_registered_stattest
-from evidently.legacy.core import ColumnType
 from evidently.metrics import (
     DriftedColumnsCount,
     MissingValueCount,
@@ -25,15 +22,21 @@ from evidently.metrics import (
     ValueDrift,
 )
 
-from mlwatch.batches import MetricsRun, model_versions, pending_days
-from mlwatch.calibration import Thresholds, ensure_calibration, with_calibrated_verdicts
+from mlwatch.batches import (
+    MetricsRun,
+    Thresholds,
+    model_versions,
+    pending_days,
+    read_side,
+    with_calibrated_verdicts,
+    write_days,
+)
+from mlwatch.calibration.column_tests import configured_test_names
+from mlwatch.calibration.store import ensure_calibration
 from mlwatch.config import MonitoringConfig
-from mlwatch.errors import ConfigError
-from mlwatch.schema import BATCH_METRIC_SCHEMA
-from mlwatch.warehouse import RAW_SCHEMA, Warehouse
+from mlwatch.warehouse import Warehouse, WarehouseSettings, connected, ensure_raw_tables
 
 ENGINE = "evidently"
-SCORED_TABLE = "intermediate.int_trips_scored"
 DATASET = ""  # column_name of dataset-level metrics
 
 
@@ -112,23 +115,6 @@ def _count_and_share(prefix: str, column: str, count: int, total: int) -> list[M
     ]
 
 
-def configured_test_names(config: MonitoringConfig) -> dict[str, str]:
-    """Evidently's display name of each configured stat test (as it names its defaults); unknown tests are refused."""
-    names = {}
-    for column in config.drift_columns:
-        method = config.column(column).stat_test
-        if method is None:
-            continue
-        kind = ColumnType.Categorical if column in config.categorical_features else ColumnType.Numerical
-        try:
-            names[column] = get_registered_stattest(method, kind).display_name
-        except StatTestNotFoundError as error:
-            raise ConfigError(f"seeds/monitored_columns.csv: column {column}: {error}") from None
-        except ValueError as error:
-            raise ConfigError(f"seeds/monitored_columns.csv: column {column}: stat test {method!r}: {error}") from None
-    return names
-
-
 def evaluate_batch(current: pd.DataFrame, reference: pd.DataFrame, config: MonitoringConfig) -> list[MetricValue]:
     """Metric values of one batch against the reference; an empty batch yields only its row count of 0."""
     if current.empty:
@@ -197,22 +183,6 @@ def _metric_values(result: dict[str, Any], column_count: int, test_names: dict[s
     return values
 
 
-def read_side(
-    warehouse: Warehouse, config: MonitoringConfig, version: str, where: str, params: list[Any]
-) -> pd.DataFrame:
-    columns = ", ".join(config.monitored_columns)
-    frame = warehouse.query(
-        f"select batch_date, {columns} from {SCORED_TABLE} "
-        f"where model_version = ? and passes_input_rules and {where} order by batch_date, trip_id",
-        [version, *params],
-    )
-    # Both warehouses' drivers give the same numbers, not always the same dtypes (e.g. None vs NaN).
-    for column in config.monitored_columns:
-        frame[column] = pd.to_numeric(frame[column])
-    frame["batch_date"] = pd.to_datetime(frame["batch_date"]).dt.date
-    return frame
-
-
 def _day_rows(day: dt.date, version: str, values: list[MetricValue], seconds: float) -> list[dict[str, Any]]:
     computed_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     return [
@@ -229,23 +199,38 @@ def _day_rows(day: dt.date, version: str, values: list[MetricValue], seconds: fl
     ]
 
 
-def write_days(warehouse: Warehouse, version: str, rows_by_day: dict[dt.date, list[dict[str, Any]]]) -> int:
-    """Replace the days' metrics of the version in one transaction (no partial day, no duplicates)."""
-    days = list(rows_by_day)
-    rows = [row for day_rows in rows_by_day.values() for row in day_rows]
-    with warehouse.transaction():
-        warehouse.execute(
-            f"delete from {RAW_SCHEMA}.batch_metrics "
-            f"where model_version = ? and batch_date in ({', '.join('?' * len(days))})",
-            [version, *days],
+def _compute_version(
+    warehouse: Warehouse,
+    config: MonitoringConfig,
+    version: str,
+    days: list[dt.date],
+    on_day: Callable[[dt.date], None] | None,
+) -> int:
+    """One Report per day of the version, each day judged and written on its own; the rows written."""
+    reference = read_side(warehouse, config, version, "split = 'reference'", [])
+    current = read_side(
+        warehouse, config, version, "split = 'production' and batch_date between ? and ?", [days[0], days[-1]]
+    )
+    batches = dict(tuple(current.groupby("batch_date")))
+    calibration = ensure_calibration(warehouse, config, version, reference, [len(b) for b in batches.values()])
+    thresholds = Thresholds.of(calibration)
+    rows_written = 0
+    for day in days:
+        day_started = time.perf_counter()
+        batch = batches.get(day, current.iloc[0:0])
+        values = evaluate_batch(batch, reference, config)
+        rows = _day_rows(day, version, values, time.perf_counter() - day_started)
+        rows_written += write_days(
+            warehouse, version, {day: with_calibrated_verdicts(rows, thresholds, len(batch), config)}
         )
-        warehouse.append(f"{RAW_SCHEMA}.batch_metrics", pa.Table.from_pylist(rows, schema=BATCH_METRIC_SCHEMA))
-    return len(rows)
+        if on_day:
+            on_day(day)
+    return rows_written
 
 
 def compute_metrics(
-    warehouse: Warehouse,
     config: MonitoringConfig,
+    settings: WarehouseSettings,
     full_refresh: bool = False,
     on_start: Callable[[int], None] | None = None,
     on_day: Callable[[dt.date], None] | None = None,
@@ -253,30 +238,14 @@ def compute_metrics(
     """Compute every (model version, batch date) not yet in raw.batch_metrics, or all with full_refresh."""
     started = time.perf_counter()
     configured_test_names(config)  # refuse an unknown stat test before any work
-    versions = model_versions(warehouse, config)
-    plan = {version: pending_days(warehouse, version, full_refresh) for version in versions}
-    if on_start:
-        on_start(sum(len(days) for days in plan.values()))
-    days_computed = rows_written = 0
-    for version, days in plan.items():
-        if not days:
-            continue
-        reference = read_side(warehouse, config, version, "split = 'reference'", [])
-        current = read_side(
-            warehouse, config, version, "split = 'production' and batch_date between ? and ?", [days[0], days[-1]]
+    with connected(settings) as warehouse:
+        ensure_raw_tables(warehouse)
+        versions = model_versions(warehouse, config)
+        plan = {version: pending_days(warehouse, version, full_refresh) for version in versions}
+        if on_start:
+            on_start(sum(len(days) for days in plan.values()))
+        rows_written = sum(
+            _compute_version(warehouse, config, version, days, on_day) for version, days in plan.items() if days
         )
-        batches = dict(tuple(current.groupby("batch_date")))
-        calibration = ensure_calibration(warehouse, config, version, reference, [len(b) for b in batches.values()])
-        thresholds = Thresholds.of(calibration)
-        for day in days:
-            day_started = time.perf_counter()
-            batch = batches.get(day, current.iloc[0:0])
-            values = evaluate_batch(batch, reference, config)
-            rows = _day_rows(day, version, values, time.perf_counter() - day_started)
-            rows_written += write_days(
-                warehouse, version, {day: with_calibrated_verdicts(rows, thresholds, len(batch), config)}
-            )
-            days_computed += 1
-            if on_day:
-                on_day(day)
+    days_computed = sum(len(days) for days in plan.values())
     return MetricsRun(len(versions), days_computed, rows_written, time.perf_counter() - started)

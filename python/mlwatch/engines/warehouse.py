@@ -1,6 +1,6 @@
 """The warehouse engine: the metrics the Evidently engine writes (drift, missing values, rows, health), in SQL.
 
-One dbt run of the engine's models (tag `warehouse_engine`, models/intermediate/) computes every
+One dbt run of the engine's models (selector `warehouse_engine` in selectors.yml) computes every
 pending day (named in MLWATCH_ENGINE_BATCH_DATES) at once; the p-value tests' statistics become
 p-values here, with scipy, exactly as Evidently computes them; then the engine's rows are judged at
 the calibrated thresholds and written to raw.batch_metrics by the same code and under the same keys as
@@ -13,26 +13,26 @@ import datetime as dt
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from importlib.metadata import version as package_version
 from typing import Any
 
-from mlwatch.batches import MetricsRun, model_versions, pending_days
-from mlwatch.calibration import Thresholds, ensure_calibration, with_calibrated_verdicts
+from mlwatch.batches import (
+    MetricsRun,
+    Thresholds,
+    model_versions,
+    pending_days,
+    read_side,
+    with_calibrated_verdicts,
+    write_days,
+)
+from mlwatch.calibration.store import ensure_calibration
 from mlwatch.config import MonitoringConfig
 from mlwatch.dbt import run_dbt
 from mlwatch.errors import WarehouseError
-
-# Both engines judge and write their rows with the same code, which imports Evidently (seconds): the
-# calibrated verdicts use Evidently's tests.
-from mlwatch.metrics import read_side, write_days
+from mlwatch.relations import ENGINE_COLUMN_DRIFT, ENGINE_METRICS, WAREHOUSE_ENGINE
 from mlwatch.schema import BATCH_METRIC_SCHEMA
-from mlwatch.warehouse import Warehouse, WarehouseSettings, connect, ensure_raw_tables
-
-SELECTOR = "tag:warehouse_engine"
-DRIFT_TABLE = "intermediate.int_column_drift_computed"
-METRICS_VIEW = "intermediate.int_batch_metrics_computed"
+from mlwatch.warehouse import Warehouse, WarehouseSettings, connected, ensure_raw_tables
 
 log = logging.getLogger(__name__)
 
@@ -67,21 +67,11 @@ def z_p_value(statistic: float) -> float:
     return float(2 * (1 - norm.cdf(abs(statistic))))
 
 
-@contextmanager
-def _connected(settings: WarehouseSettings) -> Iterator[Warehouse]:
-    # dbt runs in between, and DuckDB admits one writing process: never hold a connection across it.
-    warehouse = connect(settings)
-    try:
-        yield warehouse
-    finally:
-        warehouse.close()
-
-
 def _complete_p_values(warehouse: Warehouse) -> int:
     """Turn the p-value tests' statistics into their scores; refuse any score still missing."""
     rows = warehouse.rows(
         "select batch_date, model_version, column_name, stat_test_key, test_statistic, degrees_of_freedom, "
-        f"reference_rows, current_rows from {DRIFT_TABLE} where drift_score is null"
+        f"reference_rows, current_rows from {ENGINE_COLUMN_DRIFT} where drift_score is null"
     )
     with warehouse.transaction():
         for day, version, column, test, statistic, dof, reference_rows, current_rows in rows:
@@ -94,7 +84,7 @@ def _complete_p_values(warehouse: Warehouse) -> int:
             else:
                 raise WarehouseError(f"the warehouse engine computed no {test} score for {column} on {day} ({version})")
             warehouse.execute(
-                f"update {DRIFT_TABLE} set drift_score = ? "
+                f"update {ENGINE_COLUMN_DRIFT} set drift_score = ? "
                 "where batch_date = ? and model_version = ? and column_name = ?",
                 [score, day, version, column],
             )
@@ -113,7 +103,7 @@ def _judge_and_write(
     days_in = f"batch_date in ({', '.join('?' * len(days))})"
     by_day: dict[dt.date, list[dict[str, Any]]] = {day: [] for day in days}
     for values in warehouse.rows(
-        f"select {', '.join(columns)} from {METRICS_VIEW} where model_version = ? and {days_in}", [version, *days]
+        f"select {', '.join(columns)} from {ENGINE_METRICS} where model_version = ? and {days_in}", [version, *days]
     ):
         row = dict(zip(columns, values, strict=True))
         by_day[row["batch_date"]].append({**row, **stamped})
@@ -141,7 +131,7 @@ def compute_metrics(
 ) -> MetricsRun:
     """Compute every (model version, batch date) not yet in raw.batch_metrics, or all with full_refresh."""
     started = time.perf_counter()
-    with _connected(settings) as warehouse:
+    with connected(settings) as warehouse:
         ensure_raw_tables(warehouse)
         versions = model_versions(warehouse, config)
         plan = {version: pending_days(warehouse, version, full_refresh) for version in versions}
@@ -155,7 +145,7 @@ def compute_metrics(
     dbt_run = run_dbt(
         config,
         settings,
-        ["run", "--select", SELECTOR, *(["--full-refresh"] if full_refresh else [])],
+        ["run", "--selector", WAREHOUSE_ENGINE, *(["--full-refresh"] if full_refresh else [])],
         env={"MLWATCH_ENGINE_BATCH_DATES": ",".join(day.isoformat() for day in days)},
     )
     log.info(
@@ -165,7 +155,7 @@ def compute_metrics(
         dbt_run.start_up_seconds or 0.0,
     )
     log.debug("dbt output:\n%s", dbt_run.output)
-    with _connected(settings) as warehouse:
+    with connected(settings) as warehouse:
         step_started = time.perf_counter()
         p_values = _complete_p_values(warehouse)
         log.info("p-value scores: %d, %.2f s", p_values, time.perf_counter() - step_started)

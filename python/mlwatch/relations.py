@@ -1,0 +1,18 @@
+"""The dbt relations and selectors the Python steps use, named once (tests hold each to the dbt project)."""
+
+from __future__ import annotations
+
+# Schema-qualified as dbt builds them (macros/generate_schema_name.sql: the folder's +schema, unprefixed).
+MODEL_VERSIONS = "staging.stg_model__model_versions"
+TRIPS_SPLIT = "intermediate.int_trips_split"
+TRIPS_SCORED = "intermediate.int_trips_scored"
+BATCH_DATES = "intermediate.int_batch_dates_spined"
+ENGINE_COLUMN_DRIFT = "intermediate.int_column_drift_computed"
+ENGINE_METRICS = "intermediate.int_batch_metrics_computed"
+DAILY_MODEL_MONITORING = "marts.daily_model_monitoring"
+
+# selectors.yml: what each step builds.
+TRAINING_INPUTS = "training_inputs"
+METRIC_INPUTS = "metric_inputs"
+WAREHOUSE_ENGINE = "warehouse_engine"
+SERVING = "serving"
