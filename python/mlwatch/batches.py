@@ -22,7 +22,7 @@ from mlwatch.config import MonitoringConfig
 from mlwatch.errors import ConfigError, WarehouseError
 from mlwatch.relations import BATCH_DATES, MODEL_VERSIONS, TRIPS_SCORED
 from mlwatch.schema import BATCH_METRIC_SCHEMA
-from mlwatch.warehouse import RAW_SCHEMA, Warehouse
+from mlwatch.warehouse import RAW_SCHEMA, Warehouse, ensure_raw_tables
 
 # A day reuses the thresholds of a calibrated size within 2% of its own: scores scale with about 1/sqrt(size),
 # so that moves a threshold by ~1%, well inside the sampling error of a quantile estimated from 200 draws.
@@ -102,6 +102,12 @@ def pending_days(warehouse: Warehouse, version: str, full_refresh: bool) -> list
         )
     }
     return [day for day in days if day not in done]
+
+
+def plan_days(warehouse: Warehouse, config: MonitoringConfig, full_refresh: bool) -> dict[str, list[dt.date]]:
+    """The days each monitored model version still needs (all its days with `full_refresh`), oldest version first."""
+    ensure_raw_tables(warehouse)
+    return {version: pending_days(warehouse, version, full_refresh) for version in model_versions(warehouse, config)}
 
 
 def read_side(

@@ -25,8 +25,7 @@ from evidently.metrics import (
 from mlwatch.batches import (
     MetricsRun,
     Thresholds,
-    model_versions,
-    pending_days,
+    plan_days,
     read_side,
     with_calibrated_verdicts,
     write_days,
@@ -34,7 +33,7 @@ from mlwatch.batches import (
 from mlwatch.calibration.column_tests import configured_test_names
 from mlwatch.calibration.store import ensure_calibration
 from mlwatch.config import MonitoringConfig
-from mlwatch.warehouse import Warehouse, WarehouseSettings, connected, ensure_raw_tables
+from mlwatch.warehouse import Warehouse, WarehouseSettings, connected
 
 ENGINE = "evidently"
 DATASET = ""  # column_name of dataset-level metrics
@@ -239,13 +238,11 @@ def compute_metrics(
     started = time.perf_counter()
     configured_test_names(config)  # refuse an unknown stat test before any work
     with connected(settings) as warehouse:
-        ensure_raw_tables(warehouse)
-        versions = model_versions(warehouse, config)
-        plan = {version: pending_days(warehouse, version, full_refresh) for version in versions}
+        plan = plan_days(warehouse, config, full_refresh)
         if on_start:
             on_start(sum(len(days) for days in plan.values()))
         rows_written = sum(
             _compute_version(warehouse, config, version, days, on_day) for version, days in plan.items() if days
         )
     days_computed = sum(len(days) for days in plan.values())
-    return MetricsRun(len(versions), days_computed, rows_written, time.perf_counter() - started)
+    return MetricsRun(len(plan), days_computed, rows_written, time.perf_counter() - started)

@@ -20,8 +20,7 @@ from typing import Any
 from mlwatch.batches import (
     MetricsRun,
     Thresholds,
-    model_versions,
-    pending_days,
+    plan_days,
     read_side,
     with_calibrated_verdicts,
     write_days,
@@ -32,7 +31,7 @@ from mlwatch.dbt import run_dbt
 from mlwatch.errors import WarehouseError
 from mlwatch.relations import ENGINE_COLUMN_DRIFT, ENGINE_METRICS, WAREHOUSE_ENGINE
 from mlwatch.schema import BATCH_METRIC_SCHEMA
-from mlwatch.warehouse import Warehouse, WarehouseSettings, connected, ensure_raw_tables
+from mlwatch.warehouse import Warehouse, WarehouseSettings, connected
 
 log = logging.getLogger(__name__)
 
@@ -132,14 +131,12 @@ def compute_metrics(
     """Compute every (model version, batch date) not yet in raw.batch_metrics, or all with full_refresh."""
     started = time.perf_counter()
     with connected(settings) as warehouse:
-        ensure_raw_tables(warehouse)
-        versions = model_versions(warehouse, config)
-        plan = {version: pending_days(warehouse, version, full_refresh) for version in versions}
+        plan = plan_days(warehouse, config, full_refresh)
     days = sorted({day for version_days in plan.values() for day in version_days})
     if on_start:
         on_start(sum(len(version_days) for version_days in plan.values()))
     if not days:
-        return MetricsRun(len(versions), 0, 0, time.perf_counter() - started)
+        return MetricsRun(len(plan), 0, 0, time.perf_counter() - started)
 
     # Reference profiles are kept between runs (incremental); a full refresh rebuilds them too.
     dbt_run = run_dbt(
@@ -172,5 +169,5 @@ def compute_metrics(
                     on_day(day)
         log.info("calibrated verdicts and writes: %d rows, %.2f s", rows_written, time.perf_counter() - step_started)
     return MetricsRun(
-        len(versions), days_computed, rows_written, time.perf_counter() - started, dbt_run.start_up_seconds or 0.0
+        len(plan), days_computed, rows_written, time.perf_counter() - started, dbt_run.start_up_seconds or 0.0
     )
