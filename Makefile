@@ -15,7 +15,7 @@ endif
 export DBT_PROFILES_DIR := $(CURDIR)/profiles
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: help install demo load metrics show dashboard report grant-readonly docs dbt-build lint test clean
+.PHONY: help install demo load metrics show dashboard report grant-readonly docs readme dbt-build lint test clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -56,12 +56,15 @@ docs: install ## Generate the dbt docs site (static, offline) under target/
 	$(MLWATCH) dbt docs generate --static
 	@echo "open $(CURDIR)/target/static_index.html"
 
+readme: install ## Rewrite README.md's generated blocks (lineage diagram, layout) from the tree
+	$(VENV)/bin/python docs/readme_sections.py
+
 dbt-build: install ## dbt build (all models, seeds and tests) on the DBT_TARGET warehouse
 	$(MLWATCH) dbt build
 
 lint: install ## ruff and sqlfluff
-	$(VENV)/bin/ruff check python tests bench
-	$(VENV)/bin/ruff format --check python tests bench
+	$(VENV)/bin/ruff check python tests bench docs
+	$(VENV)/bin/ruff format --check python tests bench docs
 	DUCKDB_PATH=:memory: DBT_TARGET_PATH=$(CURDIR)/target/sqlfluff $(VENV)/bin/sqlfluff lint models
 
 test: lint ## Lint, then pytest (unit + the whole pipeline on DuckDB and Postgres, dbt build included)
