@@ -62,10 +62,11 @@ readme: install ## Rewrite README.md's generated blocks (lineage diagram, layout
 dbt-build: install ## dbt build (all models, seeds and tests) on the DBT_TARGET warehouse
 	$(MLWATCH) dbt build
 
-lint: install ## ruff and sqlfluff
+lint: install ## ruff, sqlfluff and mypy (strict, on python/mlwatch: pyproject.toml [tool.mypy])
 	$(VENV)/bin/ruff check python tests bench docs
 	$(VENV)/bin/ruff format --check python tests bench docs
 	DUCKDB_PATH=:memory: DBT_TARGET_PATH=$(CURDIR)/target/sqlfluff $(VENV)/bin/sqlfluff lint models
+	$(VENV)/bin/mypy
 
 test: lint ## Lint, then pytest (unit + the whole pipeline on DuckDB and Postgres, dbt build included)
 	$(VENV)/bin/pytest

@@ -16,6 +16,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -102,12 +103,12 @@ REJECT_REASONS: dict[str, str] = {
 class RowChecks:
     """What the loader needs to classify rows: the known zones and the limits from dbt_project.yml vars."""
 
-    zone_ids: pa.Array
+    zone_ids: pa.Array[Any]
     max_trip_hours: float = 24.0
     max_reject_share: float = 0.01
 
 
-def known_zone_ids(warehouse: Warehouse) -> pa.Array:
+def known_zone_ids(warehouse: Warehouse) -> pa.Array[Any]:
     """The location ids of raw.taxi_zones; trips are checked against them, so zones are loaded first."""
     ids = [row[0] for row in warehouse.rows(f"select locationid from {RAW_SCHEMA}.taxi_zones order by 1")]
     if not ids:
@@ -115,12 +116,12 @@ def known_zone_ids(warehouse: Warehouse) -> pa.Array:
     return pa.array(ids, type=pa.int64())
 
 
-def classify_rows(trips: pa.RecordBatch, checks: RowChecks, loaded_at: dt.datetime) -> pa.Array:
+def classify_rows(trips: pa.RecordBatch, checks: RowChecks, loaded_at: dt.datetime) -> pa.Array[Any]:
     """Per row, the first reject reason it meets (REJECT_REASONS order), or null for a row to keep."""
     pickup, dropoff = trips.column("lpep_pickup_datetime"), trips.column("lpep_dropoff_datetime")
     longest = pa.scalar(dt.timedelta(hours=checks.max_trip_hours), type=pa.duration("us"))
 
-    def unknown(column: str) -> pa.Array:
+    def unknown(column: str) -> pa.Array[Any]:
         ids = trips.column(column)
         return pc.and_(pc.is_valid(ids), pc.invert(pc.is_in(ids, value_set=checks.zone_ids)))
 
@@ -132,14 +133,20 @@ def classify_rows(trips: pa.RecordBatch, checks: RowChecks, loaded_at: dt.dateti
         "unknown_pickup_location": unknown("pulocationid"),
         "unknown_dropoff_location": unknown("dolocationid"),
     }
-    masks = [pc.fill_null(broken[reason], False) for reason in REJECT_REASONS]
-    return pc.case_when(
+    # pyarrow-stubs type pc.fill_null as pc.coalesce, whose arguments share one type, so a Python fill value
+    # makes it object (type-var) and the list list[object] (misc); pyarrow takes False and returns a BooleanArray.
+    masks: list[pa.BooleanArray] = [
+        pc.fill_null(broken[reason], False)  # type: ignore[type-var, misc]
+        for reason in REJECT_REASONS
+    ]
+    reasons: pa.Array[Any] = pc.case_when(
         pc.make_struct(*masks, field_names=list(REJECT_REASONS)),
         *(pa.scalar(reason, type=pa.string()) for reason in REJECT_REASONS),
     )
+    return reasons
 
 
-def _count_uncastable(values: pa.ChunkedArray | pa.Array, target: pa.DataType) -> tuple[int, object]:
+def _count_uncastable(values: pa.ChunkedArray[Any] | pa.Array[Any], target: pa.DataType) -> tuple[int, object]:
     """Non-null values that do not convert to `target`, and one of them (cast is vectorised: go by unique values)."""
     bad, example = 0, None
     counts = pc.value_counts(pc.drop_null(values))
@@ -250,7 +257,7 @@ def read_trip_batches(
             trips = cast_batch(batch, columns, path, parquet)
             count = trips.num_rows
             positions = pa.array(np.arange(offset, offset + count, dtype=np.int64))
-            lineage = [
+            lineage: list[pa.Array[Any]] = [
                 pc.add(positions, month_key(month) * ROW_SPACE),
                 pa.repeat(pa.scalar(path.name, type=pa.string()), count),
                 pa.repeat(pa.scalar(month, type=pa.string()), count),
@@ -266,7 +273,7 @@ def read_trip_batches(
         raise LoadError(f"{path}: {where} ({str(error).strip()})") from error
 
 
-def _with_reason(batch: pa.RecordBatch, reasons: pa.Array) -> pa.RecordBatch:
+def _with_reason(batch: pa.RecordBatch, reasons: pa.Array[Any]) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays([*batch.columns, reasons], schema=REJECTED_TRIPS_SCHEMA)
 
 

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+
+def _schema(fields: list[tuple[str, pa.DataType]]) -> pa.Schema:
+    """pa.schema of (name, type) pairs. Typed so that mypy reads a literal list of pairs as such: it joins the
+    pairs' DataType subclasses to object against pa.schema's own union-typed parameter."""
+    return pa.schema(fields)
+
+
 # Column name in the file (matched case-insensitively) -> logical type in the raw table.
-GREEN_TRIP_SCHEMA = pa.schema(
+GREEN_TRIP_SCHEMA = _schema(
     [
         ("vendorid", pa.int64()),
         ("lpep_pickup_datetime", pa.timestamp("us")),
@@ -31,7 +38,7 @@ GREEN_TRIP_SCHEMA = pa.schema(
 )
 
 # Columns the loader adds to every trip.
-LINEAGE_SCHEMA = pa.schema(
+LINEAGE_SCHEMA = _schema(
     [
         ("trip_id", pa.int64()),
         ("source_file", pa.string()),
@@ -46,7 +53,7 @@ RAW_TRIPS_SCHEMA = pa.schema([*LINEAGE_SCHEMA, *GREEN_TRIP_SCHEMA])
 # Rows the loader quarantines (python/mlwatch/load.py REJECT_REASONS): the trip as landed, plus why.
 REJECTED_TRIPS_SCHEMA = pa.schema([*RAW_TRIPS_SCHEMA, ("reject_reason", pa.string())])
 
-ZONE_SCHEMA = pa.schema(
+ZONE_SCHEMA = _schema(
     [
         ("locationid", pa.int64()),
         ("borough", pa.string()),
@@ -55,7 +62,7 @@ ZONE_SCHEMA = pa.schema(
     ]
 )
 
-PREDICTION_SCHEMA = pa.schema(
+PREDICTION_SCHEMA = _schema(
     [
         ("trip_id", pa.int64()),
         ("model_version", pa.string()),
@@ -64,7 +71,7 @@ PREDICTION_SCHEMA = pa.schema(
     ]
 )
 
-MODEL_VERSION_SCHEMA = pa.schema(
+MODEL_VERSION_SCHEMA = _schema(
     [
         ("model_version", pa.string()),
         ("model_type", pa.string()),
@@ -80,7 +87,7 @@ MODEL_VERSION_SCHEMA = pa.schema(
     ]
 )
 
-BATCH_METRIC_SCHEMA = pa.schema(
+BATCH_METRIC_SCHEMA = _schema(
     [
         ("batch_date", pa.date32()),
         ("model_version", pa.string()),
@@ -99,7 +106,7 @@ BATCH_METRIC_SCHEMA = pa.schema(
     ]
 )
 
-PIPELINE_RUN_SCHEMA = pa.schema(
+PIPELINE_RUN_SCHEMA = _schema(
     [
         ("run_id", pa.string()),
         ("step", pa.string()),
@@ -113,7 +120,7 @@ PIPELINE_RUN_SCHEMA = pa.schema(
 
 # One row per (model version, drift column, batch size): where the column's drift test rings on 1% of
 # days drawn from the reference, whose values reference_fingerprint hashes (python/mlwatch/calibration.py).
-DRIFT_CALIBRATION_SCHEMA = pa.schema(
+DRIFT_CALIBRATION_SCHEMA = _schema(
     [
         ("model_version", pa.string()),
         ("reference_fingerprint", pa.string()),
