@@ -133,9 +133,9 @@ def show_command(limit: Annotated[int, typer.Option(help="Days to show (newest l
     for row in frame.iloc[::-1].itertuples(index=False):
         table.add_row(
             str(row.batch_date)[:10],
-            row.model_version,
+            str(row.model_version),
             f"{row.input_valid_trips:,}",
-            *(_fmt(v, 3) for v in (row.prediction_drift_score,)),
+            _fmt(row.prediction_drift_score, 3),
             _fmt(row.drifted_columns_count, 0),
             _fmt(row.drifted_columns_share, 2),
             _fmt(row.missing_values_share, 4),
@@ -145,7 +145,8 @@ def show_command(limit: Annotated[int, typer.Option(help="Days to show (newest l
     Console().print(table)
 
 
-def _fmt(value: float | None, digits: int) -> str:
+def _fmt(value: object, digits: int) -> str:
+    """A mart's number to `digits` places; '-' where the mart has none (null, or NaN from the driver)."""
     return "-" if value is None or value != value else f"{value:.{digits}f}"
 
 

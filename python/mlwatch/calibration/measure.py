@@ -48,6 +48,8 @@ def measure(
         per_day = []
         for day in days:
             threshold = thresholds.lookup(test.column, name, len(day))
+            # The sizes were calibrated from these very days, each of them within max_batch_size.
+            assert threshold is not None, f"{test.column}: no calibrated threshold for a day of {len(day)} rows"
             scores = null.scores(test, fresh[len(day)])
             score = test.test(values, clean_values(day[test.column]).dropna(), test.kind, None).drift_score
             per_day.append(

@@ -65,13 +65,15 @@ def _wasserstein(coded: _Coded, days: np.ndarray) -> np.ndarray:
     centred = coded.values - np.average(coded.values, weights=coded.totals)
     mean = rest @ centred / rest.sum(1)
     std = np.sqrt(np.maximum(rest @ centred**2 / rest.sum(1) - mean**2, 0))
-    return area / np.maximum(std, 0.001)
+    distances: np.ndarray = area / np.maximum(std, 0.001)
+    return distances
 
 
 def _jensenshannon(coded: _Coded, days: np.ndarray) -> np.ndarray:
     """Evidently's Jensen-Shannon distance of each drawn day to the rest of the reference, on value frequencies."""
     day = coded.day_counts(days)
-    return distance.jensenshannon(coded.totals - day, day, axis=1)
+    distances: np.ndarray = distance.jensenshannon(coded.totals - day, day, axis=1)
+    return distances
 
 
 def _vectorised(test: ColumnTest, distinct: int) -> Callable[[_Coded, np.ndarray], np.ndarray] | None:
