@@ -15,7 +15,7 @@ endif
 export DBT_PROFILES_DIR := $(CURDIR)/profiles
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: help install demo load metrics show dashboard report grant-readonly docs dbt-build lint test clean
+.PHONY: help install demo load metrics show dashboard grafana-dashboard report grant-readonly docs dbt-build lint test clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -45,6 +45,9 @@ show: install ## Print the daily metrics from the marts
 dashboard: install ## Render the Grafana dashboard's panels into reports/dashboard.html (no Grafana needed)
 	$(MLWATCH) dashboard --output reports/dashboard.html
 
+grafana-dashboard: install ## Regenerate grafana/dashboards/model-monitoring.json (python/mlwatch/grafana_dashboard.py, grafana/panels/*.sql)
+	$(VENV)/bin/python -m mlwatch.grafana_dashboard
+
 report: install ## Evidently's HTML report and test results of one day into reports/: make report DATE=2021-02-15
 	@test -n "$(DATE)" || { echo "usage: make report DATE=YYYY-MM-DD"; exit 1; }
 	$(MLWATCH) report --date $(DATE) --output-dir reports
@@ -59,10 +62,12 @@ docs: install ## Generate the dbt docs site (static, offline) under target/
 dbt-build: install ## dbt build (all models, seeds and tests) on the DBT_TARGET warehouse
 	$(MLWATCH) dbt build
 
+# sqlfluff takes grafana/.sqlfluff's templater (Grafana macros as placeholders) only when run from that folder.
 lint: install ## ruff and sqlfluff
 	$(VENV)/bin/ruff check python tests bench
 	$(VENV)/bin/ruff format --check python tests bench
 	DUCKDB_PATH=:memory: DBT_TARGET_PATH=$(CURDIR)/target/sqlfluff $(VENV)/bin/sqlfluff lint models
+	cd grafana && $(CURDIR)/$(VENV)/bin/sqlfluff lint .
 
 test: lint ## Lint, then pytest (unit + the whole pipeline on DuckDB and Postgres, dbt build included)
 	$(VENV)/bin/pytest

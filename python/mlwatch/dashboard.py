@@ -1,10 +1,11 @@
 """The Grafana dashboard without Grafana: its panels drawn from the marts into one self-contained HTML file.
 
-grafana/dashboards/model-monitoring.json is the only definition of the panels. Grafana provisions it;
-this module runs the same variable and panel SQL on either warehouse, after expanding Grafana's
-template variables and Postgres macros the way Grafana does, and draws each panel with plotly from
-the panel's own field config (units, axes, line styles, thresholds, value mappings). A panel added to
-the JSON therefore appears in both dashboards; a panel type without a drawer below fails loudly.
+grafana/dashboards/model-monitoring.json, which mlwatch.grafana_dashboard generates, holds the panels.
+Grafana provisions it; this module runs the same variable and panel SQL on either warehouse, after
+expanding Grafana's template variables and Postgres macros the way Grafana does, and draws each panel
+with plotly from the panel's own field config (units, axes, line styles, thresholds, value mappings). A
+panel added to the generator therefore appears in both dashboards; a panel type without a drawer below
+fails loudly.
 """
 
 from __future__ import annotations
