@@ -15,10 +15,10 @@ endif
 export DBT_PROFILES_DIR := $(CURDIR)/profiles
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: help install demo load metrics show dashboard report grant-readonly docs readme dbt-build lint test clean
+.PHONY: help install demo load metrics show dashboard grafana-dashboard report grant-readonly docs readme dbt-build lint test clean
 
 help: ## List the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
 .tools/bin/uv:
 	python3 -m venv .tools
@@ -45,6 +45,9 @@ show: install ## Print the daily metrics from the marts
 dashboard: install ## Render the Grafana dashboard's panels into reports/dashboard.html (no Grafana needed)
 	$(MLWATCH) dashboard --output reports/dashboard.html
 
+grafana-dashboard: install ## Regenerate grafana/dashboards/model-monitoring.json (python/mlwatch/grafana_dashboard.py, grafana/panels/*.sql)
+	$(VENV)/bin/python -m mlwatch.grafana_dashboard
+
 report: install ## Evidently's HTML report and test results of one day into reports/: make report DATE=2021-02-15
 	@test -n "$(DATE)" || { echo "usage: make report DATE=YYYY-MM-DD"; exit 1; }
 	$(MLWATCH) report --date $(DATE) --output-dir reports
@@ -62,10 +65,12 @@ readme: install ## Rewrite README.md's generated blocks (lineage diagram, layout
 dbt-build: install ## dbt build (all models, seeds and tests) on the DBT_TARGET warehouse
 	$(MLWATCH) dbt build
 
-lint: install ## ruff, sqlfluff and mypy (strict, on python/mlwatch: pyproject.toml [tool.mypy])
+# sqlfluff takes grafana/.sqlfluff's templater (Grafana macros as placeholders) only when run from that folder.
+lint: install ## ruff, sqlfluff (models, grafana) and mypy (strict, on python/mlwatch)
 	$(VENV)/bin/ruff check python tests bench docs
 	$(VENV)/bin/ruff format --check python tests bench docs
 	DUCKDB_PATH=:memory: DBT_TARGET_PATH=$(CURDIR)/target/sqlfluff $(VENV)/bin/sqlfluff lint models
+	cd grafana && $(CURDIR)/$(VENV)/bin/sqlfluff lint .
 	$(VENV)/bin/mypy
 
 test: lint ## Lint, then pytest (unit + the whole pipeline on DuckDB and Postgres, dbt build included)

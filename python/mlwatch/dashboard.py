@@ -1,10 +1,11 @@
 """The Grafana dashboard without Grafana: its panels drawn from the marts into one self-contained HTML file.
 
-grafana/dashboards/model-monitoring.json is the only definition of the panels. Grafana provisions it;
-this module runs the same variable and panel SQL on either warehouse, after expanding Grafana's
-template variables and Postgres macros the way Grafana does, and draws each panel with plotly from
-the panel's own field config (units, axes, line styles, thresholds, value mappings). A panel added to
-the JSON therefore appears in both dashboards; a panel type without a drawer below fails loudly.
+grafana/dashboards/model-monitoring.json, which mlwatch.grafana_dashboard generates, holds the panels.
+Grafana provisions it; this module runs the same variable and panel SQL on either warehouse, after
+expanding Grafana's template variables and Postgres macros the way Grafana does, and draws each panel
+with plotly from the panel's own field config (units, axes, line styles, thresholds, value mappings). A
+panel added to the generator therefore appears in both dashboards; a panel type without a drawer below
+fails loudly.
 """
 
 from __future__ import annotations
@@ -83,7 +84,8 @@ class VariableValue:
 
 
 def load_dashboard(project_dir: Path) -> dict[str, Any]:
-    return json.loads((project_dir / DASHBOARD_FILE).read_text())
+    dashboard: dict[str, Any] = json.loads((project_dir / DASHBOARD_FILE).read_text())
+    return dashboard
 
 
 def layout(dashboard: Mapping[str, Any]) -> list[Panel]:
@@ -106,7 +108,8 @@ def target(panel: Panel) -> dict[str, Any]:
     targets = panel.get("targets", [])
     if len(targets) != 1:
         raise DashboardError(f"Panel {panel['title']!r} has {len(targets)} queries; the static dashboard needs one")
-    return targets[0]
+    query: dict[str, Any] = targets[0]
+    return query
 
 
 def _rfc3339(moment: datetime) -> str:
@@ -171,7 +174,7 @@ def _as_list(value: Any) -> list[Any]:
 
 def field_config(panel: Panel, field: str | None = None) -> dict[str, Any]:
     """The panel's field defaults with its by-name overrides for `field` applied, as Grafana merges them."""
-    merged = copy.deepcopy(panel.get("fieldConfig", {}).get("defaults", {}))
+    merged: dict[str, Any] = copy.deepcopy(panel.get("fieldConfig", {}).get("defaults", {}))
     for override in panel.get("fieldConfig", {}).get("overrides", []):
         if field is not None and override["matcher"] == {"id": "byName", "options": field}:
             for prop in override["properties"]:

@@ -1,0 +1,3 @@
+select days_without_metrics as "days without metrics"
+from marts.pipeline_health
+where step = 'metrics'
