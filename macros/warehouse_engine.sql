@@ -1,12 +1,12 @@
-{#- Building blocks of the warehouse engine (models/intermediate/int_*_computed and friends), which
+{#- Building blocks of the warehouse engine (models/intermediate/warehouse_engine/), which
     reproduces in SQL what Evidently 0.7 writes to raw.batch_metrics. Evidently's own definitions live
     in evidently/legacy/calculations/stattests/ and data_drift.py; comments below cite them. -#}
 
 {#- The stat tests the engine implements, keyed by Evidently's registered name: the name raw.batch_metrics
     reports (mlwatch.metrics reports every test by Evidently's display name), the default threshold, how
     the score compares with the threshold when Evidently calls it drift, and the column kinds Evidently
-    allows. K-S, chi-square and Z are p-values: SQL computes their statistics and mlwatch.warehouse_engine
-    the p-values, as SQL has no Kolmogorov, chi-square or normal distribution. -#}
+    allows. K-S, chi-square and Z are p-values: SQL computes their statistics and mlwatch.engines.p_values the
+    p-values, as SQL has no Kolmogorov, chi-square or normal distribution. -#}
 {% macro engine_stat_tests() -%}
     {{ return({
         'wasserstein': {'display_name': 'Wasserstein distance (normed)', 'threshold': 0.1, 'drift_when': '>=',
@@ -140,6 +140,18 @@
     from {{ relation }}
     where false
     {%- endfor %}
+{%- endmacro %}
+
+{#- A numerical value's running count within its column of `engine_value_counts`' rows grouped by
+    `keys`: the rows up to and including it, so a CDF at any point is one lookup away. -#}
+{% macro engine_running_count(keys) -%}
+    case
+        when column_kind = 'numerical'
+            then cast(sum(value_count) over (
+                partition by {{ keys | join(', ') }}, column_name
+                order by value rows between unbounded preceding and current row
+            ) as bigint)
+    end
 {%- endmacro %}
 
 {#- The batch dates this run computes: MLWATCH_ENGINE_BATCH_DATES (comma-separated, set by

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 import re
 import shutil
 import uuid
@@ -23,6 +24,7 @@ import pytest
 from conftest import POSTGRES, Pipeline
 
 from mlwatch.config import MonitoringConfig
+from mlwatch.engines import p_values
 from mlwatch.engines import warehouse as warehouse_engine
 
 pytestmark = [pytest.mark.integration]
@@ -38,6 +40,20 @@ FORCED_TESTS = {
     "pickup_location_id": ("psi", 0.2),
     "dropoff_location_id": ("chisquare", None),
 }
+
+
+def test_p_values_match_closed_forms() -> None:
+    # Two samples of two: D = 1 only when one sample lies wholly below the other, 2 of the C(4, 2) = 6 orders.
+    assert p_values.ks_p_value(1.0, 2, 2) == pytest.approx(1 / 3)
+    # Four against four: D <= 1/4 keeps the order's lattice path within one step of the diagonal, which
+    # 2^4 of the C(8, 4) = 70 paths do, so P(D >= 1/2) = 1 - 16/70; and every path reaches D = 1/4.
+    assert p_values.ks_p_value(0.5, 4, 4) == pytest.approx(27 / 35)
+    assert p_values.ks_p_value(0.25, 4, 4) == pytest.approx(1.0)
+    # Two degrees of freedom: the chi-square survival function is exp(-x / 2).
+    assert p_values.chisquare_p_value(2 * math.log(20), 2) == pytest.approx(0.05)
+    # 1.959963984540054 is the standard normal's 97.5% quantile; the test is two-sided.
+    assert p_values.z_p_value(-1.959963984540054) == pytest.approx(0.05)
+    assert p_values.z_p_value(0.0) == 1.0
 
 
 @dataclasses.dataclass
@@ -214,3 +230,28 @@ def test_seed_stat_tests_match_evidently_run_directly(forced: Pipeline) -> None:
     drift = both[both["metric_name"] == "drift_score"]
     reported = dict(zip(drift["column_name"], drift["stat_test_warehouse"], strict=True))
     assert reported["trip_distance"] == "K-S p_value" and reported["fare_amount"] == "PSI"
+
+    # Those two p-values per day came from raw.drift_p_values; landing them again replaces every row of the
+    # run's days, a test no longer in the seed included, and leaves other days alone.
+    february = [dt.date(2021, 2, 1) + dt.timedelta(days=offset) for offset in range(28)]
+    expected_keys = {
+        (day, version, column, test)
+        for day in february
+        for column, test in (("trip_distance", "ks"), ("dropoff_location_id", "chisquare"))
+    }
+    keys = "select batch_date, model_version, column_name, stat_test_key from raw.drift_p_values"
+    warehouse_connection = forced.connect()
+    try:
+        assert set(warehouse_connection.rows(keys)) == expected_keys
+        outside = (dt.date(2021, 3, 1), version, "passenger_count", "z")
+        for day in (february[0], outside[0]):
+            warehouse_connection.execute(
+                "insert into raw.drift_p_values (batch_date, model_version, column_name, stat_test_key, p_value) "
+                "values (?, ?, 'passenger_count', 'z', 0.5)",
+                [day, version],
+            )
+        assert p_values.land_p_values(warehouse_connection) == len(expected_keys)
+        landed = warehouse_connection.rows(keys)
+    finally:
+        warehouse_connection.close()
+    assert len(landed) == len(expected_keys) + 1 and set(landed) == expected_keys | {outside}

@@ -14,31 +14,24 @@ pivoted as (
     select
         batch_date,
         model_version,
-        max(case when metric_name = 'row_count' then metric_value end) as monitored_rows,
-        max(case when metric_name = 'missing_values_share' then metric_value end) as missing_values_share,
-        max(case when metric_name = 'drifted_columns_count' then metric_value end) as drifted_columns_count,
-        max(case when metric_name = 'drifted_columns_share' then metric_value end) as drifted_columns_share,
-        bool_or(case when metric_name = 'dataset_drift' then drift_detected end) as dataset_drift,
-        max(case when metric_name = 'drifted_columns_count_calibrated' then metric_value end)
-            as drifted_columns_count_calibrated,
-        max(case when metric_name = 'drifted_columns_share_calibrated' then metric_value end)
-            as drifted_columns_share_calibrated,
-        bool_or(case when metric_name = 'dataset_drift_calibrated' then drift_detected end) as dataset_drift_calibrated,
-        max(case when metric_name = 'drift_score' and column_name = '{{ prediction }}' then metric_value end)
-            as prediction_drift_score,
-        max(case when metric_name = 'drift_score' and column_name = '{{ prediction }}' then threshold end)
-            as prediction_drift_threshold,
-        max(case when metric_name = 'drift_score' and column_name = '{{ prediction }}' then stat_test end)
-            as prediction_stat_test,
-        bool_or(case when metric_name = 'drift_score' and column_name = '{{ prediction }}' then drift_detected end)
-            as prediction_drift_detected,
-        max(case when metric_name = 'drift_score' and column_name = '{{ prediction }}' then calibrated_threshold end)
-            as prediction_calibrated_threshold,
-        bool_or(
-            case
-                when metric_name = 'drift_score' and column_name = '{{ prediction }}' then calibrated_drift_detected
-            end
-        ) as prediction_drift_detected_calibrated,
+        {{ pivot_batch_metrics([
+            {'metric': 'row_count', 'as': 'monitored_rows'},
+            'missing_values_share',
+            'drifted_columns_count',
+            'drifted_columns_share',
+            {'metric': 'dataset_drift', 'fields': {'drift_detected': 'dataset_drift'}},
+            'drifted_columns_count_calibrated',
+            'drifted_columns_share_calibrated',
+            {'metric': 'dataset_drift_calibrated', 'fields': {'drift_detected': 'dataset_drift_calibrated'}},
+            {'metric': 'drift_score', 'column': prediction, 'fields': {
+                'metric_value': 'prediction_drift_score',
+                'threshold': 'prediction_drift_threshold',
+                'stat_test': 'prediction_stat_test',
+                'drift_detected': 'prediction_drift_detected',
+                'calibrated_threshold': 'prediction_calibrated_threshold',
+                'calibrated_drift_detected': 'prediction_drift_detected_calibrated',
+            }},
+        ]) }},
         max(evidently_version) as evidently_version,
         max(computed_at) as computed_at
     from metrics

@@ -19,14 +19,18 @@ pivoted as (
         batch_date,
         model_version,
         column_name,
-        max(case when metric_name = 'drift_score' then metric_value end) as drift_score,
-        max(case when metric_name = 'drift_score' then stat_test end) as stat_test,
-        max(case when metric_name = 'drift_score' then threshold end) as drift_threshold,
-        bool_or(case when metric_name = 'drift_score' then drift_detected end) as drift_detected,
-        max(case when metric_name = 'drift_score' then calibrated_threshold end) as calibrated_threshold,
-        bool_or(case when metric_name = 'drift_score' then calibrated_drift_detected end) as calibrated_drift_detected,
-        max(case when metric_name = 'missing_count' then metric_value end) as missing_count,
-        max(case when metric_name = 'missing_share' then metric_value end) as missing_share
+        {{ pivot_batch_metrics([
+            {'metric': 'drift_score', 'fields': {
+                'metric_value': 'drift_score',
+                'stat_test': 'stat_test',
+                'threshold': 'drift_threshold',
+                'drift_detected': 'drift_detected',
+                'calibrated_threshold': 'calibrated_threshold',
+                'calibrated_drift_detected': 'calibrated_drift_detected',
+            }},
+            'missing_count',
+            'missing_share',
+        ]) }}
     from metrics
     group by batch_date, model_version, column_name
 

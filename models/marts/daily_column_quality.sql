@@ -24,9 +24,7 @@ pivoted as (
     select
         batch_date,
         model_version,
-        {%- for measure in measures %}
-            max(case when metric_name = '{{ measure }}' then metric_value end) as {{ measure }},
-        {%- endfor %}
+        {{ pivot_batch_metrics(measures) }},
         column_name
     from metrics
     group by batch_date, model_version, column_name

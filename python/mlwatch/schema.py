@@ -137,6 +137,21 @@ DRIFT_CALIBRATION_SCHEMA = _schema(
     ]
 )
 
+# One row per (batch date, model version, drift column) whose test is a p-value (K-S, chi-square, Z): the
+# statistic the warehouse engine's SQL computed and its p-value (mlwatch.engines.p_values). A run replaces
+# the rows of the days it computes.
+DRIFT_P_VALUE_SCHEMA = _schema(
+    [
+        ("batch_date", pa.date32()),
+        ("model_version", pa.string()),
+        ("column_name", pa.string()),
+        ("stat_test_key", pa.string()),
+        ("test_statistic", pa.float64()),
+        ("p_value", pa.float64()),
+        ("computed_at", pa.timestamp("us")),
+    ]
+)
+
 # The trip columns as models/staging/stg_tlc__green_trips.sql names them (the integration test checks it).
 TRIP_COLUMNS = (
     "trip_id",
@@ -176,4 +191,5 @@ RAW_TABLES: dict[str, pa.Schema] = {
     "batch_metrics": BATCH_METRIC_SCHEMA,
     "pipeline_runs": PIPELINE_RUN_SCHEMA,
     "drift_calibration": DRIFT_CALIBRATION_SCHEMA,
+    "drift_p_values": DRIFT_P_VALUE_SCHEMA,
 }

@@ -1,17 +1,17 @@
 """The warehouse engine: the metrics the Evidently engine writes (drift, missing values, rows, health), in SQL.
 
-One dbt run of the engine's models (selector `warehouse_engine` in selectors.yml) computes every
-pending day (named in MLWATCH_ENGINE_BATCH_DATES) at once; the p-value tests' statistics become
-p-values here, with scipy, exactly as Evidently computes them; then the engine's rows are judged at
-the calibrated thresholds and written to raw.batch_metrics by the same code and under the same keys as
-the Evidently engine's, so nothing downstream can tell the engines apart except `engine`.
+One dbt run of the engine's models (selector `warehouse_engine`, models/intermediate/warehouse_engine/)
+computes every pending day (named in MLWATCH_ENGINE_BATCH_DATES) at once; mlwatch.engines.p_values turns the
+p-value tests' statistics into p-values with scipy, exactly as Evidently computes them, in
+raw.drift_p_values; then the engine's rows are judged at the calibrated thresholds and written to
+raw.batch_metrics by the same code and under the same keys as the Evidently engine's, so nothing
+downstream can tell the engines apart except `engine`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import math
 import time
 from collections.abc import Callable
 from importlib.metadata import version as package_version
@@ -28,66 +28,12 @@ from mlwatch.batches import (
 from mlwatch.calibration.store import ensure_calibration
 from mlwatch.config import MonitoringConfig
 from mlwatch.dbt import run_dbt
-from mlwatch.errors import WarehouseError
-from mlwatch.relations import ENGINE_COLUMN_DRIFT, ENGINE_METRICS, WAREHOUSE_ENGINE
+from mlwatch.engines.p_values import land_p_values
+from mlwatch.relations import ENGINE_METRICS, WAREHOUSE_ENGINE
 from mlwatch.schema import BATCH_METRIC_SCHEMA
 from mlwatch.warehouse import Warehouse, WarehouseSettings, connected
 
 log = logging.getLogger(__name__)
-
-
-def ks_p_value(statistic: float, reference_rows: int, current_rows: int) -> float:
-    """scipy.stats.ks_2samp's two-sided p-value (method 'auto', as Evidently calls it) for a known statistic."""
-    from scipy.stats import kstwo
-    from scipy.stats._stats_py import _attempt_exact_2kssamp  # ks_2samp's own exact path
-
-    # ks_2samp's branches once it has the statistic (scipy 1.17): exact up to 10,000 rows a side, where
-    # the statistic is first rounded to a multiple of 1 / lcm(n1, n2), else Smirnov's asymptotics.
-    n1, n2 = reference_rows, current_rows
-    if max(n1, n2) <= 10_000:
-        success, statistic, p_value = _attempt_exact_2kssamp(n1, n2, math.gcd(n1, n2), statistic, "two-sided")
-        if success:
-            return float(min(max(p_value, 0.0), 1.0))
-    m, n = sorted([float(n1), float(n2)], reverse=True)
-    return float(min(max(kstwo.sf(statistic, round(m * n / (m + n))), 0.0), 1.0))
-
-
-def chisquare_p_value(statistic: float, degrees_of_freedom: int) -> float:
-    """scipy.stats.chisquare's p-value for Pearson's statistic."""
-    from scipy.stats import chi2
-
-    return float(chi2.sf(statistic, degrees_of_freedom))
-
-
-def z_p_value(statistic: float) -> float:
-    """Evidently's two-sided proportions-difference Z-test (stattests/z_stattest.py), written as it does."""
-    from scipy.stats import norm
-
-    return float(2 * (1 - norm.cdf(abs(statistic))))
-
-
-def _complete_p_values(warehouse: Warehouse) -> int:
-    """Turn the p-value tests' statistics into their scores; refuse any score still missing."""
-    rows = warehouse.rows(
-        "select batch_date, model_version, column_name, stat_test_key, test_statistic, degrees_of_freedom, "
-        f"reference_rows, current_rows from {ENGINE_COLUMN_DRIFT} where drift_score is null"
-    )
-    with warehouse.transaction():
-        for day, version, column, test, statistic, dof, reference_rows, current_rows in rows:
-            if test == "ks":
-                score = ks_p_value(statistic, int(reference_rows), int(current_rows))
-            elif test == "chisquare":
-                score = chisquare_p_value(statistic, int(dof))
-            elif test == "z":
-                score = z_p_value(statistic)
-            else:
-                raise WarehouseError(f"the warehouse engine computed no {test} score for {column} on {day} ({version})")
-            warehouse.execute(
-                f"update {ENGINE_COLUMN_DRIFT} set drift_score = ? "
-                "where batch_date = ? and model_version = ? and column_name = ?",
-                [score, day, version, column],
-            )
-    return len(rows)
 
 
 def _judge_and_write(
@@ -154,7 +100,7 @@ def compute_metrics(
     log.debug("dbt output:\n%s", dbt_run.output)
     with connected(settings) as warehouse:
         step_started = time.perf_counter()
-        p_values = _complete_p_values(warehouse)
+        p_values = land_p_values(warehouse)
         log.info("p-value scores: %d, %.2f s", p_values, time.perf_counter() - step_started)
         seconds_per_day = (time.perf_counter() - started) / len(days)
         step_started = time.perf_counter()

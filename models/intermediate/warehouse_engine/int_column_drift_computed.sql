@@ -1,7 +1,7 @@
 {#- Evidently's drift score per batch date, model version and drift column, from the sufficient
     statistics of both sides. Distances are computed here; the p-value tests (K-S, chi-square, Z) leave
-    `drift_score` null and carry their statistic, which mlwatch.warehouse_engine turns into the p-value
-    with scipy exactly as Evidently does.
+    `drift_score` null and carry their statistic, which mlwatch.engines.p_values turns into the p-value
+    with scipy exactly as Evidently does (raw.drift_p_values, joined by int_batch_metrics_computed).
 
     The three per-test results are materialized CTEs: Postgres cannot estimate their size through the
     lateral look-ups and window functions, and once its statistics of the profiles are fresh it would

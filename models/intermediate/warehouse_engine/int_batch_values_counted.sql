@@ -33,12 +33,8 @@ final as (
         value,
         category,
         value_count,
-        case when column_kind = 'numerical' then cast(sum(value_count) over running as bigint) end as cumulative_count
+        {{ engine_running_count(['batch_date', 'model_version']) }} as cumulative_count
     from counted
-    window running as (
-        partition by batch_date, model_version, column_name
-        order by value rows between unbounded preceding and current row
-    )
 
 )
 

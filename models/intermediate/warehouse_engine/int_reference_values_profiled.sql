@@ -38,12 +38,9 @@ accumulated as (
         category,
         value_count,
         cast(sum(value_count) over (partition by model_version, column_name) as bigint) as reference_rows,
-        case when column_kind = 'numerical' then cast(sum(value_count) over running as bigint) end as cumulative_count,
+        {{ engine_running_count(['model_version']) }} as cumulative_count,
         lead(value) over (partition by model_version, column_name order by value) as next_value
     from counted
-    window running as (
-        partition by model_version, column_name order by value rows between unbounded preceding and current row
-    )
 
 ),
 
