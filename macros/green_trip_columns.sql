@@ -22,3 +22,10 @@
         trip_type,
         congestion_surcharge
 {%- endmacro %}
+
+{#- The staging names of the columns above: together they are a trip's identity (int_trips_validated). -#}
+{% macro trip_identity_columns() -%}
+    {%- for column in green_trip_columns().split(',') -%}
+        {{ column.split(' as ')[-1].strip() }}{% if not loop.last %}, {% endif %}
+    {%- endfor -%}
+{%- endmacro %}

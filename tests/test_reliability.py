@@ -518,7 +518,51 @@ class BadInput:
     env: tuple[tuple[str, str], ...] = ()
 
 
+def _with_column(path: Path, name: str, values: pa.Array | pa.ChunkedArray, table: pa.Table | None = None) -> None:
+    table = dirty_february() if table is None else table
+    pq.write_table(table.set_column(table.schema.get_field_index(name), name, values), path)
+
+
+def _epoch_seconds(path: Path) -> None:
+    pickups = dirty_february()["lpep_pickup_datetime"]
+    _with_column(path, "lpep_pickup_datetime", pc.divide(pc.cast(pickups, pa.int64()), 1_000_000))
+
+
+def _non_finite_fares(rows: range) -> Callable[[Path], None]:
+    def write(path: Path) -> None:
+        fares = dirty_february()["fare_amount"].to_pylist()
+        for position in rows:
+            fares[position] = float("inf") if position % 2 else float("nan")
+        _with_column(path, "fare_amount", pa.array(fares, pa.float64()))
+
+    return write
+
+
 BAD_INPUTS = {
+    "epoch_seconds_timestamps": BadInput(
+        _epoch_seconds,
+        ("column lpep_pickup_datetime is int64, not a parquet timestamp", "does not guess the unit"),
+        True,
+    ),
+    "string_timestamps": BadInput(
+        lambda path: _with_column(
+            path, "lpep_dropoff_datetime", pc.strftime(dirty_february()["lpep_dropoff_datetime"], "%Y-%m-%d %H:%M:%S")
+        ),
+        ("column lpep_dropoff_datetime is string, not a parquet timestamp",),
+        True,
+    ),
+    "booleans_in_a_number_column": BadInput(
+        lambda path: _with_column(
+            path, "passenger_count", pc.greater(dirty_february()["passenger_count"], pa.scalar(1.0))
+        ),
+        ("column passenger_count is bool, not a number",),
+        True,
+    ),
+    "non_finite_fares_over_the_limit": BadInput(
+        _non_finite_fares(range(3000, 4000)),
+        ("non_finite_number (a double column holds NaN or +/-infinity): 1,000 rows", "more than max_reject_share"),
+        False,
+    ),
     "required_column_missing": BadInput(
         lambda path: pq.write_table(dirty_february().drop(["trip_distance"]), path),
         ("required column(s) ['trip_distance'] missing",),
@@ -608,6 +652,64 @@ def test_later_years_physical_types_and_an_unknown_column_load_the_same_tables(d
     assert_same(snapshot(dirty.pipeline), dirty.baseline)
 
 
+def test_zone_aware_timestamps_load_as_new_york_wall_clock_time(dirty: Dirty, tmp_path: Path) -> None:
+    """The same instants written zone-aware, in UTC and in nanoseconds: converted to the TLC's New York
+    wall-clock time, every table equals the load of the naive file (no batch shifted by 5 hours)."""
+
+    def in_utc(path: Path) -> None:
+        table = dirty_february()
+        for name in ("lpep_pickup_datetime", "lpep_dropoff_datetime"):
+            aware = pc.assume_timezone(table[name], "America/New_York", ambiguous="earliest", nonexistent="earliest")
+            table = table.set_column(table.schema.get_field_index(name), name, aware.cast(pa.timestamp("ns", "UTC")))
+        pq.write_table(table, path)
+
+    folder = data_folder(tmp_path / "data", in_utc)
+    assert pq.read_schema(folder / FEBRUARY).field("lpep_pickup_datetime").type == pa.timestamp("ns", "UTC")
+    dirty.run("load", TAXI_DATA_DIR=str(folder))
+    assert_same(snapshot(dirty.pipeline), dirty.baseline)
+
+
+DUPLICATED_ROWS = 5_000
+
+
+def _february_with_copies(path: Path) -> None:
+    """The dirty February holding 5,000 of its own trips (every 10th of its first 50,000 rows) twice."""
+    table = dirty_february()
+    pq.write_table(pa.concat_tables([table, table.slice(0, 50_000).take(pa.array(range(0, 50_000, 10)))]), path)
+
+
+def test_exact_duplicates_are_counted_per_day_and_kept_out_of_every_metric(
+    dirty: Dirty, dirty_data: DirtyData, tmp_path: Path
+) -> None:
+    folder = data_folder(tmp_path / "data", _february_with_copies)
+    dirty.run("load", TAXI_DATA_DIR=str(folder))
+    dirty.run("metrics", "--full-refresh")  # every day's drift and performance computed again, with the copies
+    try:
+        # oracle: pandas' duplicate test on the file without the quarantined rows (and their copies)
+        frame = pq.read_table(folder / FEBRUARY).to_pandas()
+        rows = dirty_data.february.num_rows
+        quarantined = [*HARD_DEFECTS, *(rows + p // 10 for p in HARD_DEFECTS if p < 50_000 and p % 10 == 0)]
+        kept = frame.drop(index=quarantined)
+        pickups = kept[kept.duplicated(keep="first")].lpep_pickup_datetime
+        in_month = pickups[(pickups.dt.year == 2021) & (pickups.dt.month == 2)]
+        expected = {day: int(n) for day, n in in_month.dt.date.value_counts().items()}
+        assert sum(expected.values()) > 4_900
+        counted = dirty.pipeline.query(
+            "select batch_date, duplicate_trips from marts.daily_data_defects where duplicate_trips > 0"
+        )
+        days = pd.to_datetime(counted.batch_date).dt.date
+        assert dict(zip(days, counted.duplicate_trips.astype(int), strict=True)) == expected
+        # every metric, daily volume and test, and the model, are those of the file without its copies
+        now = snapshot(dirty.pipeline)
+        compared = [t for t in dirty.baseline if t.startswith("marts.") and t != "marts.daily_data_defects"]
+        compared += ["raw.batch_metrics", "raw.model_versions"]
+        assert_same({t: now[t] for t in compared}, {t: dirty.baseline[t] for t in compared})
+    finally:
+        dirty.run("load")
+        dirty.run("metrics")
+    assert_same(snapshot(dirty.pipeline), dirty.baseline)
+
+
 # --- crash safety: kill -9 mid-step, re-run, compare with the uninterrupted run --------------------------------
 
 
@@ -664,33 +766,104 @@ def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Pipeline]:
     yield from make_pipeline(request.param, tmp_path / "warehouse")
 
 
-def _project_with_seed_row(folder: Path, row: str) -> Path:
+def _project_with_seed_edit(folder: Path, seed: str, edit: Callable[[str], str]) -> Path:
     folder.mkdir()
     shutil.copy(PROJECT_DIR / "dbt_project.yml", folder / "dbt_project.yml")
     shutil.copytree(PROJECT_DIR / "seeds", folder / "seeds")
-    with (folder / "seeds" / "monitored_columns.csv").open("a") as handle:
-        handle.write(row + "\n")
+    path = folder / "seeds" / seed
+    path.write_text(edit(path.read_text()))
     return folder
 
 
-BAD_CONFIGS = {  # case -> (an extra row for seeds/monitored_columns.csv, env, the step run, the message)
+def _append(row: str) -> Callable[[str], str]:
+    return lambda text: text + row + "\n"
+
+
+def _replace(old: str, new: str) -> Callable[[str], str]:
+    def edit(text: str) -> str:
+        assert old in text
+        return text.replace(old, new, 1)
+
+    return edit
+
+
+COLUMNS, THRESHOLDS = "monitored_columns.csv", "metric_thresholds.csv"
+# case -> (seed file and its edit, env, the step run with its arguments, the message)
+BAD_CONFIGS: dict[str, tuple[tuple[str, Callable[[str], str]] | None, dict[str, str], list[str], str]] = {
     "unknown_column": (
-        "tip_amount_typo,numerical_feature,,",
+        (COLUMNS, _append("tip_amount_typo,numerical_feature,,")),
         {},
-        "load",
+        ["load"],
         "names unknown column(s) ['tip_amount_typo']",
     ),
     "column_not_an_identifier": (
-        '"fare_amount; drop table raw.green_trips",numerical_feature,,',
+        (COLUMNS, _append('"fare_amount; drop table raw.green_trips",numerical_feature,,')),
         {},
-        "metrics",
+        ["metrics"],
         "is not a plain lower-case identifier",
     ),
     "unknown_month": (
         None,
         {"MLWATCH_PRODUCTION_MONTHS": "2021-13"},
-        "load",
+        ["load"],
         "production month '2021-13' is not a month",
+    ),
+    # issue 14, class 3: an edit that would resolve to nothing in SQL is refused, file, line and value named
+    "trailing_space_in_a_column_name": (
+        (COLUMNS, _replace("fare_amount,numerical_feature", "fare_amount ,numerical_feature")),
+        {},
+        ["metrics", "--engine", "warehouse"],
+        "monitored_columns.csv: line 4: column_name 'fare_amount ' has surrounding spaces",
+    ),
+    "metric_name_typo": (
+        (THRESHOLDS, _replace("mae_ratio_to_reference,", "mae_ratio_to_referense,")),
+        {},
+        ["metrics"],
+        "metric_thresholds.csv: line 5: metric_name 'mae_ratio_to_referense' is not a metric of daily_metric_trends",
+    ),
+    "direction_typo": (
+        (THRESHOLDS, _replace("volume_ratio_to_reference,min,", "volume_ratio_to_reference,minimum,")),
+        {},
+        ["load"],
+        "metric_thresholds.csv: line 6: direction 'minimum' is not one of max, min",
+    ),
+    # class 6: known failures in one line, not a traceback
+    "non_numeric_threshold": (
+        (THRESHOLDS, _replace(",max,1.1,1.25,", ",max,1.1,1.25x,")),
+        {},
+        ["metrics"],
+        "metric_thresholds.csv: line 5: fail_threshold '1.25x' is not a finite number",
+    ),
+    "non_numeric_column_threshold": (
+        (COLUMNS, _replace("trip_distance,numerical_feature,,", "trip_distance,numerical_feature,wasserstein,0.1.2")),
+        {},
+        ["load"],
+        "monitored_columns.csv: line 3: threshold '0.1.2' is not a finite number",
+    ),
+    "unknown_stat_test_warehouse_engine": (
+        (COLUMNS, _replace("trip_distance,numerical_feature,,", "trip_distance,numerical_feature,kolmogorov,")),
+        {},
+        ["metrics", "--engine", "warehouse"],
+        "column trip_distance: stat_test 'kolmogorov' is not a drift test mlwatch knows",
+    ),
+    "unknown_stat_test_evidently_engine": (
+        (COLUMNS, _replace("trip_distance,numerical_feature,,", "trip_distance,numerical_feature,kolmogorov,")),
+        {},
+        ["metrics", "--engine", "evidently"],
+        "column trip_distance: stat_test 'kolmogorov' is not a drift test mlwatch knows",
+    ),
+    "stat_test_the_warehouse_engine_lacks": (
+        (COLUMNS, _replace("trip_distance,numerical_feature,,", "trip_distance,numerical_feature,anderson,")),
+        {},
+        ["metrics", "--engine", "warehouse"],
+        "the warehouse engine has no 'anderson' test for numerical columns",
+    ),
+    # class 4: a text column as a model input would land the trips, then fail at training
+    "text_column_as_a_feature": (
+        (COLUMNS, _append("store_and_fwd_flag,categorical_feature,,")),
+        {},
+        ["load"],
+        "column(s) ['store_and_fwd_flag'] hold text or timestamps",
     ),
 }
 
@@ -707,14 +880,14 @@ def database_exists(pipeline: Pipeline) -> bool:
 
 @pytest.mark.parametrize("case", BAD_CONFIGS, ids=list(BAD_CONFIGS))
 def test_a_bad_configuration_is_refused_before_anything_runs(fresh: Pipeline, case: str, tmp_path: Path) -> None:
-    seed_row, env, step, message = BAD_CONFIGS[case]
-    if seed_row:
-        fresh.env["MLWATCH_PROJECT_DIR"] = str(_project_with_seed_row(tmp_path / "project", seed_row))
+    seed_edit, env, args, message = BAD_CONFIGS[case]
+    if seed_edit:
+        fresh.env["MLWATCH_PROJECT_DIR"] = str(_project_with_seed_edit(tmp_path / "project", *seed_edit))
     fresh.env.update(env)
-    result = fresh.run(step, check=False)
+    result = fresh.run(*args, check=False)
     output = " ".join((result.stdout + result.stderr).split())
     assert result.returncode == 1, output
-    assert f"✗ {step} failed:" in output and message in output and "Traceback" not in output
+    assert f"✗ {args[0]} failed:" in output and message in output and "Traceback" not in output
     assert not database_exists(fresh)  # nothing written: no warehouse, no lock, no pipeline_runs row
 
 
@@ -810,3 +983,175 @@ def test_each_row_gets_the_first_rule_it_breaks() -> None:
     checks = RowChecks(zone_ids=pa.array(range(1, 266), pa.int64()))
     reasons = classify_rows(batch, checks, dt.datetime(2026, 1, 1))
     assert reasons.to_pylist() == [reason for _, reason in rows]
+
+
+# --- issue 14: a step that cannot finish says what is missing, and leaves nothing stuck --------------------------
+
+
+def _one_line(result: subprocess.CompletedProcess[str], step: str) -> str:
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode == 1, output
+    assert f"✗ {step} failed:" in output and "Traceback" not in output, output
+    return output
+
+
+@pytest.mark.parametrize("command", [["metrics"], ["show"], ["dashboard"]])
+def test_commands_on_a_missing_warehouse_say_which_command_makes_it(fresh: Pipeline, command: list[str]) -> None:
+    output = _one_line(fresh.run(*command, check=False), command[0])
+    assert "does not exist yet: run `mlwatch load` first" in output
+    assert not database_exists(fresh)
+
+
+def test_metrics_and_show_on_an_empty_warehouse_name_what_is_missing(fresh: Pipeline) -> None:
+    from mlwatch.warehouse import connected, ensure_raw_tables
+
+    with connected(fresh.settings, create_database=True) as warehouse:
+        ensure_raw_tables(warehouse)
+    output = _one_line(fresh.run("metrics", check=False), "metrics")
+    assert "raw.pipeline_runs is empty in" in output and "run `mlwatch load` first" in output
+    output = _one_line(fresh.run("show", check=False), "show")
+    assert "marts.daily_model_monitoring does not exist in" in output and "run `mlwatch metrics` first" in output
+    assert fresh.query("select count(*) as n from raw.pipeline_runs").n[0] == 0  # refused before recording
+
+
+def _short_january(rows: int, failing: int = 0) -> Callable[[Path], None]:
+    """January cut to `rows` rows, of which the first `failing` carry passenger_count 0 (fails an input rule)."""
+
+    def write(path: Path) -> None:
+        table = pq.read_table(DATA_DIR / JANUARY).slice(0, rows)
+        counts = table["passenger_count"].to_pylist()
+        counts[:failing] = [0.0] * failing
+        _with_column(path, "passenger_count", pa.array(counts, pa.float64()), table)
+
+    return write
+
+
+def _folder_with_january(folder: Path, write: Callable[[Path], None]) -> Path:
+    folder.mkdir(parents=True)
+    for name in (FEBRUARY, ZONES):
+        (folder / name).symlink_to(DATA_DIR / name)
+    write(folder / JANUARY)
+    return folder
+
+
+def test_a_reference_month_shorter_than_training_rows_is_refused_before_anything_is_written(
+    fresh: Pipeline, tmp_path: Path
+) -> None:
+    fresh.env["TAXI_DATA_DIR"] = str(_folder_with_january(tmp_path / "data", _short_january(20_000)))
+    output = _one_line(fresh.run("load", check=False), "load")
+    assert "the reference month holds 20,000 rows, fewer than training_rows = 30,000" in output
+    assert "refused before anything was written" in output
+    assert fresh.query("select count(*) as n from raw.green_trips").n[0] == 0
+
+
+def test_a_load_that_fails_after_landing_says_so_and_metrics_waits_for_a_good_load(
+    fresh: Pipeline, tmp_path: Path
+) -> None:
+    """31,000 rows, 2,000 of which fail a rule: the file passes the footer check and lands, training then
+    finds 29,000 rows. The failure says the trips landed without a model; `metrics` refuses, naming it."""
+    folder = _folder_with_january(tmp_path / "data", _short_january(31_000, 2_000))
+    fresh.env["TAXI_DATA_DIR"] = str(folder)
+    trips = pq.read_table(folder / JANUARY).to_pandas()  # oracle: the course's rules in pandas
+    minutes = (trips.lpep_dropoff_datetime - trips.lpep_pickup_datetime).dt.total_seconds() / 60
+    kept = ((trips.passenger_count > 0) & (trips.passenger_count <= 8) & minutes.between(0, 60)).sum()
+    assert kept < 30_000
+    output = _one_line(fresh.run("load", check=False), "load")
+    assert f"has only {kept} trips passing every rule; training needs training_rows=30000" in output
+    assert "the trips are landed but no model was trained on them" in output
+    output = _one_line(fresh.run("metrics", check=False), "metrics")
+    assert "landed trips and then failed" in output and "run `mlwatch load` again" in output
+
+
+def test_non_finite_numbers_are_quarantined_not_landed(fresh: Pipeline, tmp_path: Path) -> None:
+    """inf and NaN in a few fares (under max_reject_share): quarantined with their reason, never a value in SQL."""
+    from mlwatch.load import RowChecks, known_zone_ids, load_trip_file, load_zones
+    from mlwatch.warehouse import connected, ensure_raw_tables
+
+    path = tmp_path / FEBRUARY
+    _non_finite_fares(range(50, 56))(path)
+    with connected(fresh.settings, create_database=True) as warehouse:
+        ensure_raw_tables(warehouse)
+        load_zones(warehouse, DATA_DIR / ZONES)
+        loaded = load_trip_file(warehouse, path, "2021-02", checks=RowChecks(known_zone_ids(warehouse)))
+        rejected = warehouse.rows(
+            "select source_row_number, reject_reason from raw.rejected_trips where reject_reason = 'non_finite_number'"
+        )
+        [(landed, fares)] = warehouse.rows("select count(*), sum(fare_amount) from raw.green_trips")
+    assert loaded.rejected["non_finite_number"] == 6
+    assert sorted(row[0] for row in rejected) == list(range(50, 56))
+    oracle = pq.read_table(path).to_pandas()
+    clean = oracle[~oracle.index.isin(list(range(50, 56)) + list(HARD_DEFECTS))]
+    assert landed == len(clean)
+    assert float(fares) == pytest.approx(clean.fare_amount.sum())
+
+
+def test_a_lost_postgres_connection_is_one_line_with_the_detail_in_the_log_and_a_rerun_repairs(
+    dirty: Dirty, tmp_path: Path
+) -> None:
+    if dirty.pipeline.target != "postgres":
+        pytest.skip("DuckDB is embedded: there is no server connection to lose")
+    import psycopg
+
+    log = tmp_path / "metrics.log"
+    process = start(dirty.pipeline, ["metrics", "--full-refresh"], log)
+    deadline = time.monotonic() + 300
+    while "metric_inputs: ok" not in log.read_text() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)
+    with psycopg.connect(**POSTGRES, dbname="postgres", autocommit=True) as admin:
+        admin.execute(
+            "select pg_terminate_backend(pid) from pg_stat_activity where datname = %s and pid <> pg_backend_pid()",
+            [dirty.pipeline.env["POSTGRES_DB"]],
+        )
+    process.wait(timeout=300)
+    wait_for_group_exit(process.pid)
+    output = " ".join(log.read_text().split())
+    assert process.returncode == 1, output
+    assert "✗ metrics failed:" in output and "Traceback" not in output, output
+    assert "connection" in output.lower()
+    details = Path(output.split("(details: ")[1].split(")")[0])
+    assert "Traceback" in details.read_text()
+    dirty.run("metrics", MLWATCH_LOCK_TIMEOUT="60")
+    assert_same(snapshot(dirty.pipeline), dirty.baseline)
+
+
+# --- issue 14, class 7: the read-only role can SELECT the marts of its database and nothing else ----------------
+
+
+def test_the_readonly_role_cannot_write_temp_tables_nor_enter_other_mlwatch_databases(tmp_path: Path) -> None:
+    require_postgres()
+    import psycopg
+    from psycopg import errors
+
+    from mlwatch.warehouse import connect
+
+    pipelines = [make_pipeline("postgres", tmp_path / name) for name in ("served", "other")]
+    served, other = (next(p) for p in pipelines)
+    try:
+        for pipeline in (served, other):
+            connect(pipeline.settings, create_database=True).close()  # as `mlwatch load` creates it
+        role, password = f"mlwatch_reader_{os.getpid()}", "pw-test-only"
+        served.env.update(MLWATCH_READONLY_USER=role, MLWATCH_READONLY_PASSWORD=password)
+        granted = served.run("grant-readonly")
+        login = {**POSTGRES, "user": role, "password": password}
+        with psycopg.connect(**login, dbname=served.env["POSTGRES_DB"], autocommit=True) as con:
+            for statement in ("create temporary table intruder as select 1 as x", "create schema intruder"):
+                with pytest.raises(errors.InsufficientPrivilege):
+                    con.execute(statement)
+        with pytest.raises(psycopg.OperationalError, match="permission denied for database"):
+            psycopg.connect(**login, dbname=other.env["POSTGRES_DB"]).close()
+        with psycopg.connect(**POSTGRES, dbname="postgres") as admin:
+            reachable = admin.execute(
+                "select datname from pg_database where has_database_privilege(%s, datname, 'CONNECT')", [role]
+            ).fetchall()
+        others = sorted(name for (name,) in reachable if name != served.env["POSTGRES_DB"])
+        assert other.env["POSTGRES_DB"] not in others
+        if "postgres" in others:  # a database mlwatch did not create: named, as PUBLIC's CONNECT is its owner's
+            assert "can still connect to [" in granted.stderr and "'postgres'" in granted.stderr
+    finally:
+        with psycopg.connect(**POSTGRES, dbname=served.env["POSTGRES_DB"], autocommit=True) as admin:
+            admin.execute(f'drop owned by "{role}"')
+            admin.execute(f'drop role if exists "{role}"')
+        for pipeline_iter in pipelines:
+            for _ in pipeline_iter:
+                pass

@@ -15,7 +15,7 @@ kept_reference_trips as (
         source_row_number,
         row_number() over (order by source_row_number) as kept_row_number
     from trips
-    where data_role = 'reference' and passes_input_rules and passes_target_rules
+    where data_role = 'reference' and passes_input_rules and passes_target_rules and not is_duplicate
 
 ),
 
@@ -32,6 +32,7 @@ split as (
     select
         trips.*,
         case
+            when trips.is_duplicate then 'duplicate'
             when trips.data_role = 'production' then 'production'
             when kept_reference_trips.kept_row_number <= {{ var('training_rows') }} then 'train'
             when trips.source_row_number > training_cutoff.last_training_row_number then 'reference'

@@ -23,6 +23,12 @@ flagged as (
             false
         ) as is_outside_file_month,
         coalesce(fare_amount < 0 or total_amount < 0, false) as has_negative_fare,
+        -- a trip's identity is every value the TLC gives it: an exact copy of an earlier row (by trip_id: file,
+        -- then position) is a duplicate, counted in daily_data_defects and kept out of training and monitoring
+        row_number() over (
+            partition by {{ trip_identity_columns() }}
+            order by trip_id
+        ) > 1 as is_duplicate,
         {%- for rule in all_rules() %}
             {{ rule_condition(rule) }} as passes_{{ rule.name }},
         {%- endfor %}

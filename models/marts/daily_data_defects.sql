@@ -1,8 +1,9 @@
-{#- Row-level defects per production day: the soft defects the course keeps (flagged in int_trips_validated)
+{#- Row-level defects per production day: the soft defects the course keeps (flagged in int_trips_validated),
+    the exact duplicates kept out of monitoring (int_trips_split)
     and the rows the loader quarantined (stg_tlc__rejected_trips), counted by their pickup day. -#}
 {%- set reasons = [
     'missing_pickup_or_dropoff', 'dropoff_before_pickup', 'longer_than_max_trip_hours',
-    'pickup_in_future', 'unknown_pickup_location', 'unknown_dropoff_location',
+    'pickup_in_future', 'unknown_pickup_location', 'unknown_dropoff_location', 'non_finite_number',
 ] -%}
 
 with
@@ -16,7 +17,7 @@ batch_dates as (
 trips as (
 
     select * from {{ ref('int_trips_split') }}
-    where split = 'production' and batch_date is not null
+    where split in ('production', 'duplicate') and batch_date is not null
 
 ),
 
@@ -36,9 +37,12 @@ trip_counts as (
 
     select
         batch_date,
-        count(*) as trips,
-        cast(sum(case when has_negative_fare then 1 else 0 end) as bigint) as negative_fare_trips,
-        cast(sum(case when is_outside_file_month then 1 else 0 end) as bigint) as outside_file_month_trips
+        cast(sum(case when split = 'production' then 1 else 0 end) as bigint) as trips,
+        cast(sum(case when split = 'duplicate' then 1 else 0 end) as bigint) as duplicate_trips,
+        cast(sum(case when split = 'production' and has_negative_fare then 1 else 0 end) as bigint)
+            as negative_fare_trips,
+        cast(sum(case when split = 'production' and is_outside_file_month then 1 else 0 end) as bigint)
+            as outside_file_month_trips
     from trips
     group by batch_date
 
@@ -67,6 +71,7 @@ final as (
         cast(trip_counts.negative_fare_trips as double precision) / nullif(trip_counts.trips, 0)
             as negative_fare_share,
         coalesce(trip_counts.outside_file_month_trips, 0) as outside_file_month_trips,
+        coalesce(trip_counts.duplicate_trips, 0) as duplicate_trips,
         coalesce(rejected_counts.rejected_trips, 0) as rejected_trips,
         cast(coalesce(rejected_counts.rejected_trips, 0) as double precision)
         / nullif(coalesce(trip_counts.trips, 0) + coalesce(rejected_counts.rejected_trips, 0), 0) as rejected_share,

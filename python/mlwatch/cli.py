@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+import traceback
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -20,7 +21,7 @@ from mlwatch.errors import MlwatchError
 from mlwatch.load import TLC_BASE_URL
 from mlwatch.locks import step_lock
 from mlwatch.relations import DAILY_MODEL_MONITORING
-from mlwatch.steps import Ticker, recorded_step
+from mlwatch.steps import Ticker, recorded_step, require
 from mlwatch.steps import load as load_step
 from mlwatch.steps import metrics as metrics_step
 from mlwatch.warehouse import WarehouseSettings, connected
@@ -68,15 +69,48 @@ class RichReporter:
             yield _Bar(progress, progress.add_task(description, total=total))
 
 
+def _error_log() -> Path:
+    """Where a failure's full detail goes: next to dbt's logs (DBT_LOG_PATH, default logs/)."""
+    folder = Path(os.environ.get("DBT_LOG_PATH") or Path(os.environ.get("MLWATCH_PROJECT_DIR", ".")) / "logs")
+    return folder.resolve() / "mlwatch-errors.log"
+
+
+def _explain(error: Exception) -> str:
+    """One line for a failure: an MlwatchError's own message, or what a warehouse driver's error means."""
+    if isinstance(error, MlwatchError):
+        return str(error)
+    first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    kind = type(error).__name__
+    if kind in ("CatalogException", "UndefinedTable"):
+        return f"{first}: the warehouse lacks a table; run `mlwatch load` then `mlwatch metrics`"
+    module = type(error).__module__
+    if module.startswith("psycopg") and kind in ("OperationalError", "AdminShutdown", "ConnectionTimeout"):
+        return (
+            f"the connection to Postgres was lost ({kind}: {first}); every write is one transaction, so no "
+            "partial write was kept: run the command again once the server answers"
+        )
+    return f"unexpected {kind}: {first} (a bug: please report it with the log)"
+
+
 @contextmanager
 def _step(name: str) -> Iterator[tuple[MonitoringConfig, WarehouseSettings]]:
-    """Load configuration and settings, and turn known failures into one clear line and exit code 1."""
+    """Load configuration and settings, and turn every failure into one line and exit code 1, its detail
+    (the traceback) appended to the error log that the line names."""
     try:
         config = load_config()
         settings = WarehouseSettings.from_env(config.project_dir)
         yield config, settings
-    except MlwatchError as error:
-        console.print(f"[bold red]✗ {name} failed:[/] {error}")
+    except Exception as error:  # the CLI's boundary: every failure becomes one line and a log
+        log = _error_log()
+        try:
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with log.open("a", encoding="utf-8") as handle:
+                handle.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} mlwatch {name}\n")
+                handle.write("".join(traceback.format_exception(error)))
+            where = f" (details: {log})"
+        except OSError:
+            where = ""
+        console.print(f"[bold red]✗ {name} failed:[/] {_explain(error)}{where}", highlight=False)
         raise typer.Exit(1) from None
 
 
@@ -111,21 +145,25 @@ def metrics_command(
 ) -> None:
     """Compute Evidently metrics for every daily batch not yet computed, then build the marts."""
     started = time.perf_counter()
-    with _step("metrics") as (config, settings), recorded_step(settings, "metrics") as written:
-        run = metrics_step.run(config, settings, RichReporter(), written, engine, full_refresh)
+    with _step("metrics") as (config, settings):
+        metrics_step.check_ready(config, settings, engine)
+        with recorded_step(settings, "metrics") as written:
+            run = metrics_step.run(config, settings, RichReporter(), written, engine, full_refresh)
     console.print(f"[green]✓ metrics[/]: {run.days_computed} day(s) computed, {time.perf_counter() - started:.1f} s")
 
 
 @app.command("show")
 def show_command(limit: Annotated[int, typer.Option(help="Days to show (newest last).")] = 31) -> None:
     """Print the daily metrics from the marts."""
-    with _step("show") as (_, settings), connected(settings) as warehouse:
-        frame = warehouse.query(
-            "select batch_date, model_version, input_valid_trips, prediction_drift_score, "
-            "drifted_columns_count, drifted_columns_share, missing_values_share, mae, rmse "
-            f"from {DAILY_MODEL_MONITORING} order by batch_date desc, model_version limit ?",
-            [limit],
-        )
+    with _step("show") as (_, settings):
+        require(settings, {DAILY_MODEL_MONITORING: "mlwatch metrics"})
+        with connected(settings) as warehouse:
+            frame = warehouse.query(
+                "select batch_date, model_version, input_valid_trips, prediction_drift_score, "
+                "drifted_columns_count, drifted_columns_share, missing_values_share, mae, rmse "
+                f"from {DAILY_MODEL_MONITORING} order by batch_date desc, model_version limit ?",
+                [limit],
+            )
     table = Table(title=f"daily_model_monitoring ({settings.target})")
     headers = ["date", "model", "trips", "pred. drift", "drifted", "share", "missing", "MAE", "RMSE"]
     for header in headers:
@@ -157,8 +195,10 @@ def dashboard_command(
     """Render the Grafana dashboard's panels from the marts into one self-contained HTML file."""
     from mlwatch import dashboard  # plotly takes a second to import; only this command needs it
 
-    with _step("dashboard") as (config, settings), connected(settings) as warehouse:
-        page = dashboard.build(dashboard.load_dashboard(config.project_dir), warehouse.query, settings.describe())
+    with _step("dashboard") as (config, settings):
+        require(settings, {DAILY_MODEL_MONITORING: "mlwatch metrics"})
+        with connected(settings) as warehouse:
+            page = dashboard.build(dashboard.load_dashboard(config.project_dir), warehouse.query, settings.describe())
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(page, encoding="utf-8")
     console.print(f"[green]✓ dashboard[/]: {settings.describe()} → {output}")
@@ -172,8 +212,14 @@ def grant_readonly_command() -> None:
 
     role = ReadonlyRole.from_env()
     with _step("grant-readonly") as (config, settings):
-        grant_readonly(settings, role, config.project_dir)
+        others = grant_readonly(settings, role, config.project_dir)
     console.print(f"[green]✓ grant-readonly[/]: {role.name} can read the marts schema of {settings.describe()}")
+    if others:
+        console.print(
+            f"[yellow]note[/]: {role.name} can still connect to {others} through PUBLIC's CONNECT (it can read "
+            "nothing there that PUBLIC cannot); revoke it there: revoke connect on database <name> from public",
+            highlight=False,
+        )
 
 
 @app.command("dbt", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}, add_help_option=False)

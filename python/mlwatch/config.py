@@ -17,6 +17,15 @@ import yaml
 
 from mlwatch.errors import ConfigError
 
+# Trip columns that are not numbers (models/staging/stg_tlc__green_trips.sql): they cannot be monitored.
+NOT_NUMERIC_TRIP_COLUMNS = (
+    "source_file",
+    "source_month",
+    "pickup_datetime",
+    "dropoff_datetime",
+    "store_and_fwd_flag",
+    "loaded_at",
+)
 ROLES = ("numerical_feature", "categorical_feature", "target", "prediction")
 METRICS_ENGINES = ("evidently", "warehouse")
 MONTH_PATTERN = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
@@ -134,24 +143,95 @@ def _rule(raw: dict[str, Any], kind: str) -> Rule:
     return rule
 
 
-def _read_columns(path: Path) -> tuple[MonitoredColumn, ...]:
-    with path.open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    columns = []
+def _seed_rows(path: Path, required: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
+    """A seed's rows with their line numbers, each value exactly as dbt will load it.
+
+    dbt seeds values verbatim, so a stray space makes a name match nothing in SQL while Python, if it
+    stripped it, would go on as if it matched: a surrounding space is refused, not trimmed."""
+    try:
+        with path.open(newline="") as handle:
+            reader = csv.DictReader(handle)
+            header = list(reader.fieldnames or [])
+            rows = list(reader)
+    except (OSError, csv.Error, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: not a readable CSV seed ({error})") from error
+    for name in header:
+        if name != name.strip():
+            raise ConfigError(f"{path}: line 1: header {name!r} has surrounding spaces; remove them")
+    missing = [name for name in required if name not in header]
+    if missing:
+        raise ConfigError(f"{path}: line 1: required column(s) {missing} missing (the header is {header})")
+    numbered = []
     for number, row in enumerate(rows, start=2):
-        role = (row.get("role") or "").strip()
+        if None in row or any(value is None for value in row.values()):
+            raise ConfigError(f"{path}: line {number}: {len(header)} fields expected, the line has another count")
+        for column, value in row.items():
+            if value != value.strip():
+                raise ConfigError(
+                    f"{path}: line {number}: {column} {value!r} has surrounding spaces, so it would match "
+                    f"nothing in the warehouse; write {value.strip()!r}"
+                )
+        numbered.append((number, row))
+    return numbered
+
+
+def _seed_number(path: Path, number: int, column: str, value: str) -> float | None:
+    if not value:
+        return None
+    try:
+        parsed = float(value)
+    except ValueError:
+        parsed = float("nan")
+    if parsed != parsed or parsed in (float("inf"), float("-inf")):
+        raise ConfigError(f"{path}: line {number}: {column} {value!r} is not a finite number")
+    return parsed
+
+
+def _read_columns(path: Path) -> tuple[MonitoredColumn, ...]:
+    columns = []
+    for number, row in _seed_rows(path, ("column_name", "role")):
+        role = row["role"]
         if role not in ROLES:
             raise ConfigError(f"{path}: line {number}: role {role!r} is not one of {', '.join(ROLES)}")
-        threshold = (row.get("threshold") or "").strip()
+        if not IDENTIFIER_PATTERN.match(row["column_name"]):
+            raise ConfigError(
+                f"{path}: line {number}: column_name {row['column_name']!r} is not a plain lower-case identifier "
+                "([a-z_][a-z0-9_]*)"
+            )
         columns.append(
             MonitoredColumn(
-                name=row["column_name"].strip(),
+                name=row["column_name"],
                 role=role,
-                stat_test=(row.get("stat_test") or "").strip() or None,
-                threshold=float(threshold) if threshold else None,
+                stat_test=row.get("stat_test") or None,
+                threshold=_seed_number(path, number, "threshold", row.get("threshold") or ""),
             )
         )
     return tuple(columns)
+
+
+METRIC_THRESHOLDS_SEED = Path("seeds") / "metric_thresholds.csv"
+THRESHOLD_DIRECTIONS = ("max", "min")
+
+
+def check_metric_thresholds(project_dir: Path, metric_names: list[str]) -> None:
+    """Every test of seeds/metric_thresholds.csv names a metric that daily_metric_trends has, a direction
+    and numeric thresholds: a name that resolves to nothing would drop the test from daily_test_results."""
+    path = project_dir / METRIC_THRESHOLDS_SEED
+    if not path.is_file():
+        return
+    for number, row in _seed_rows(path, ("metric_name",)):
+        if row["metric_name"] not in metric_names:
+            raise ConfigError(
+                f"{path}: line {number}: metric_name {row['metric_name']!r} is not a metric of daily_metric_trends "
+                f"(the trend_metrics var of dbt_project.yml and share_failing_<rule>): {metric_names}"
+            )
+        if "direction" in row and row["direction"] not in THRESHOLD_DIRECTIONS:
+            raise ConfigError(
+                f"{path}: line {number}: direction {row['direction']!r} is not one of {', '.join(THRESHOLD_DIRECTIONS)}"
+            )
+        for column, value in row.items():
+            if column.endswith("_threshold"):
+                _seed_number(path, number, column, value)
 
 
 def load_config(project_dir: Path | None = None, env: dict[str, str] | None = None) -> MonitoringConfig:
@@ -196,8 +276,11 @@ def load_config(project_dir: Path | None = None, env: dict[str, str] | None = No
         max_trip_hours=float(variables.get("max_trip_hours", 24)),
         health_quantiles=_quantiles(variables.get("health_quantiles") or {}),
     )
-    _validate_identifiers(config, variables.get("trend_metrics") or [])
+    trend_metrics = [str(name) for name in variables.get("trend_metrics") or []]
+    _validate_identifiers(config, trend_metrics)
     _validate_columns(config)
+    rule_shares = [f"share_failing_{rule.name}" for rule in (*config.input_rules, *config.target_rules)]
+    check_metric_thresholds(project_dir, [*trend_metrics, *rule_shares])
     return config
 
 
@@ -246,6 +329,13 @@ def _validate_columns(config: MonitoringConfig) -> None:
         raise ConfigError(f"seeds/monitored_columns.csv names unknown column(s) {unknown}; known: {sorted(known)}")
     if not config.features:
         raise ConfigError("seeds/monitored_columns.csv names no feature")
+    # The model and the drift tests take numbers: a text or time column would land, then fail at training.
+    not_numbers = [n for n in names if n in NOT_NUMERIC_TRIP_COLUMNS]
+    if not_numbers:
+        raise ConfigError(
+            f"seeds/monitored_columns.csv: column(s) {not_numbers} hold text or timestamps; monitored columns, "
+            "categorical features included, must be numeric (e.g. location ids)"
+        )
     for role, expected in (("target", config.target_column), ("prediction", config.prediction_column)):
         listed = config.columns_with_role(role)
         if listed != [expected]:

@@ -96,7 +96,10 @@ REJECT_REASONS: dict[str, str] = {
     "pickup_in_future": "lpep_pickup_datetime > the load time (UTC)",
     "unknown_pickup_location": "pulocationid is not in the zone lookup",
     "unknown_dropoff_location": "dolocationid is not in the zone lookup",
+    "non_finite_number": "a double column holds NaN or +/-infinity",
 }
+# The TLC's timestamps are New York wall-clock time without a zone; a zone-aware file is converted to it.
+TLC_TIMEZONE = "America/New_York"
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,7 @@ def classify_rows(trips: pa.RecordBatch, checks: RowChecks, loaded_at: dt.dateti
         "pickup_in_future": pc.greater(pickup, pa.scalar(loaded_at, type=pa.timestamp("us"))),
         "unknown_pickup_location": unknown("pulocationid"),
         "unknown_dropoff_location": unknown("dolocationid"),
+        "non_finite_number": _any_non_finite(trips),
     }
     # pyarrow-stubs type pc.fill_null as pc.coalesce, whose arguments share one type, so a Python fill value
     # makes it object (type-var) and the list list[object] (misc); pyarrow takes False and returns a BooleanArray.
@@ -144,6 +148,39 @@ def classify_rows(trips: pa.RecordBatch, checks: RowChecks, loaded_at: dt.dateti
         *(pa.scalar(reason, type=pa.string()) for reason in REJECT_REASONS),
     )
     return reasons
+
+
+def _any_non_finite(trips: pa.RecordBatch) -> pa.Array[Any]:
+    """Per row, whether a double column holds NaN or infinity: SQL would carry it into every mean and sum."""
+    flags: pa.Array[Any] = pa.repeat(pa.scalar(False), trips.num_rows)
+    for field in trips.schema:
+        if pa.types.is_floating(field.type):
+            column = trips.column(field.name)
+            flags = pc.or_kleene(flags, pc.and_kleene(pc.is_valid(column), pc.invert(pc.is_finite(column))))
+    return flags
+
+
+def _kind_mismatch(name: str, source: pa.DataType, target: pa.DataType) -> str | None:
+    """Why a file's column type cannot hold the logical type without a guess, or None when it can.
+
+    Numbers stored as strings are checked value by value (cast_batch counts the ones that fail); a timestamp
+    stored as a number is refused outright, as its unit (seconds, milliseconds...) would be a guess."""
+    if pa.types.is_null(source) or pa.types.is_dictionary(source):
+        return None
+    if pa.types.is_timestamp(target):
+        if pa.types.is_timestamp(source):
+            return None
+        return (
+            f"column {name} is {source}, not a parquet timestamp: the loader does not guess the unit or zone of "
+            f"numbers or strings; write it as a timestamp (New York wall-clock time, or zone-aware)"
+        )
+    textual = pa.types.is_string(source) or pa.types.is_large_string(source)
+    numeric = pa.types.is_integer(source) or pa.types.is_floating(source) or pa.types.is_decimal(source)
+    if pa.types.is_string(target):
+        return None if textual else f"column {name} is {source}, not a string"
+    if numeric or textual:
+        return None
+    return f"column {name} is {source}, not a number"
 
 
 def _count_uncastable(values: pa.ChunkedArray[Any] | pa.Array[Any], target: pa.DataType) -> tuple[int, object]:
@@ -169,6 +206,13 @@ def _file_columns(path: Path, schema: pa.Schema) -> tuple[dict[str, str], tuple[
     missing = [field.name for field in schema if field.name not in by_lower]
     if missing:
         raise LoadError(f"{path}: required column(s) {missing} missing (the file has {file_schema.names})")
+    mismatches = [
+        reason
+        for field in schema
+        if (reason := _kind_mismatch(by_lower[field.name], file_schema.field(by_lower[field.name]).type, field.type))
+    ]
+    if mismatches:
+        raise LoadError(f"{path}: {'; '.join(mismatches)}")
     known = {field.name for field in schema}
     ignored = tuple(name for name in file_schema.names if name.lower() not in known)
     return {field.name: by_lower[field.name] for field in schema}, ignored
@@ -201,6 +245,11 @@ def cast_batch(
     arrays = []
     for field in GREEN_TRIP_SCHEMA:
         source = batch.column(columns[field.name])
+        if pa.types.is_timestamp(source.type) and source.type.tz is not None:
+            # an instant: shown as the TLC's New York wall-clock time, as the naive files are. pyarrow-stubs
+            # type local_timestamp for naive microsecond arrays only; it takes any zoned timestamp array.
+            in_new_york = pc.cast(source, pa.timestamp(source.type.unit, tz=TLC_TIMEZONE))
+            source = pc.local_timestamp(in_new_york)  # type: ignore[call-overload]
         try:
             arrays.append(pc.cast(source, field.type, safe=True))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:

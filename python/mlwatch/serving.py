@@ -62,11 +62,12 @@ def compose_psql(script: str, variables: Mapping[str, str]) -> sql.Composed:
     return sql.Composed(parts)
 
 
-def grant_readonly(settings: WarehouseSettings, role: ReadonlyRole, project_dir: Path) -> None:
+def grant_readonly(settings: WarehouseSettings, role: ReadonlyRole, project_dir: Path) -> list[str]:
     """Create or update `role` so it can read the marts schema, now and after every rebuild; idempotent.
 
     Runs as the configured Postgres user, which must be the one that runs dbt (its default privileges
-    are what reach tables created later) and must be allowed to create roles.
+    are what reach tables created later) and must be allowed to create roles. Returns the server's other
+    databases the role can still connect to, through PUBLIC's CONNECT, which only their owners can revoke.
     """
     if settings.target != "postgres":
         raise ConfigError(f"grant-readonly sets up a Postgres role; DBT_TARGET is {settings.target!r}")
@@ -74,7 +75,13 @@ def grant_readonly(settings: WarehouseSettings, role: ReadonlyRole, project_dir:
     try:
         with psycopg.connect(**settings.postgres, autocommit=True) as connection:
             connection.execute(script)
+            others = connection.execute(
+                "select datname from pg_database where datallowconn and datname <> current_database() "
+                "and has_database_privilege(%s, datname, 'CONNECT') order by 1",
+                [role.name],
+            ).fetchall()
     except psycopg.Error as error:
         raise WarehouseError(
             f"Cannot set up the read-only role {role.name!r} on {settings.describe()}: {str(error).strip()}"
         ) from error
+    return [name for (name,) in others]

@@ -171,6 +171,8 @@ class PostgresWarehouse:
 
         with self._psycopg.connect(**{**params, "dbname": "postgres"}, autocommit=True) as admin:
             admin.execute(sql.SQL("create database {}").format(sql.Identifier(params["dbname"])))
+            # PUBLIC's CONNECT and TEMPORARY would let every role of the server in, the read-only one included
+            admin.execute(sql.SQL("revoke all on database {} from public").format(sql.Identifier(params["dbname"])))
 
     @staticmethod
     def _sql(sql: str) -> str:

@@ -10,15 +10,16 @@ from __future__ import annotations
 import importlib
 import threading
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, suppress
+from contextlib import AbstractContextManager, closing, contextmanager, suppress
 from dataclasses import dataclass
 from typing import Protocol
 
 from mlwatch import runlog
 from mlwatch.config import MonitoringConfig
 from mlwatch.dbt import DbtRun, run_dbt
+from mlwatch.errors import WarehouseError
 from mlwatch.locks import step_lock
-from mlwatch.warehouse import WarehouseSettings
+from mlwatch.warehouse import RAW_SCHEMA, WarehouseSettings, connect, connected
 
 
 class Ticker(Protocol):
@@ -62,6 +63,49 @@ def recorded_step(settings: WarehouseSettings, name: str) -> Iterator[Written]:
                 runlog.record_end(settings, run_id, written.rows, error=f"{type(error).__name__}: {error}")
             raise
         runlog.record_end(settings, run_id, written.rows)
+
+
+def require(settings: WarehouseSettings, relations: dict[str, str]) -> None:
+    """Refuse a command whose input is missing or empty, before it records or writes anything, naming what is
+    missing and the command that makes it. `relations`: schema.table -> that command."""
+    missing = f"{settings.describe()} does not exist yet: run `mlwatch load` first"
+    if settings.target == "duckdb" and not settings.duckdb_path.is_file():
+        raise WarehouseError(missing)
+    try:
+        warehouse = connect(settings)
+    except WarehouseError as error:
+        if "does not exist" in str(error):
+            raise WarehouseError(missing) from error
+        raise
+    with closing(warehouse):
+        for relation, command in relations.items():
+            schema, table = relation.split(".")
+            exists = warehouse.rows(
+                "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+                [schema, table],
+            )[0][0]
+            if (
+                not exists
+                or not warehouse.rows(f"select count(*) from (select 1 from {relation} limit 1) as one")[0][0]
+            ):
+                state = "is empty" if exists else "does not exist"
+                raise WarehouseError(f"{relation} {state} in {settings.describe()}: run `{command}` first")
+
+
+def require_last_load_complete(settings: WarehouseSettings) -> None:
+    """Refuse to compute metrics on trips that the last load landed but did not finish with (no model trained
+    or scored on them): it would fail deep in dbt, or compute metrics against a stale model."""
+    with connected(settings) as warehouse:
+        last = warehouse.rows(
+            f"select status, started_at, error from {RAW_SCHEMA}.pipeline_runs "
+            "where step = 'load' and (status = 'success' or rows_written > 0) order by started_at desc limit 1"
+        )
+    if last and last[0][0] != "success":
+        status, started, error = last[0]
+        raise WarehouseError(
+            f"the last `mlwatch load` (started {started:%Y-%m-%d %H:%M:%S} UTC) landed trips and then failed "
+            f"({(error or status).splitlines()[0]}); fix that and run `mlwatch load` again before `mlwatch metrics`"
+        )
 
 
 def build(config: MonitoringConfig, settings: WarehouseSettings, reporter: Reporter, selector: str) -> DbtRun:

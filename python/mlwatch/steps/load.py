@@ -7,6 +7,7 @@ from pathlib import Path
 
 from mlwatch import load as loader
 from mlwatch.config import MonitoringConfig
+from mlwatch.errors import LoadError, MlwatchError
 from mlwatch.relations import TRAINING_INPUTS
 from mlwatch.steps import Reporter, Written, build, importing
 from mlwatch.warehouse import WarehouseSettings, connected, ensure_raw_tables
@@ -35,6 +36,12 @@ def _land_files(
     }
     zone_path = loader.ensure_file(data_dir, loader.ZONE_FILE, base_url)
     file_rows = {month: loader.check_trip_file(path) for month, path in paths.items()}  # before any write
+    if file_rows[config.reference_month] < config.training_rows:
+        raise LoadError(
+            f"{paths[config.reference_month]}: the reference month holds {file_rows[config.reference_month]:,} rows, "
+            f"fewer than training_rows = {config.training_rows:,} (dbt_project.yml vars); refused before anything "
+            "was written"
+        )
     with connected(settings, create_database=True) as warehouse:
         ensure_raw_tables(warehouse)
         zones = loader.load_zones(warehouse, zone_path)  # first: trips are checked against the zones
@@ -68,17 +75,24 @@ def run(
         f"production {', '.join(config.production_months)})"
     )
     trips, zones = _land_files(config, settings, data_dir, base_url, reporter, written)
-    with importing("mlwatch.train"):
-        build(config, settings, reporter, TRAINING_INPUTS)
-    from mlwatch import train as trainer  # scikit-learn takes seconds to import; only this step needs it
+    try:
+        with importing("mlwatch.train"):
+            build(config, settings, reporter, TRAINING_INPUTS)
+        from mlwatch import train as trainer  # scikit-learn takes seconds to import; only this step needs it
 
-    with connected(settings) as warehouse:
-        train, validation = trainer.fetch_training_frames(warehouse, config)
-        trained = trainer.fit(train, validation, config)
-        model_path = trainer.save(trained, config.project_dir / "models" / "trained")
-        trainer.register(warehouse, trained.metadata)
-        scored = trainer.score(warehouse, trained, config)
-        written.rows += scored
+        with connected(settings) as warehouse:
+            train, validation = trainer.fetch_training_frames(warehouse, config)
+            trained = trainer.fit(train, validation, config)
+            model_path = trainer.save(trained, config.project_dir / "models" / "trained")
+            trainer.register(warehouse, trained.metadata)
+            scored = trainer.score(warehouse, trained, config)
+            written.rows += scored
+    except MlwatchError as error:
+        # The files have landed, no model was trained on them: say so, and what the next run does.
+        raise type(error)(
+            f"{error}; the trips are landed but no model was trained on them, so `mlwatch metrics` is refused "
+            "until `mlwatch load` succeeds"
+        ) from error
     meta = trained.metadata
     reporter.say(
         f"  model {meta.model_version} → {model_path.relative_to(config.project_dir)}: "

@@ -2,12 +2,59 @@
 
 from __future__ import annotations
 
-from mlwatch.batches import MetricsRun
+from mlwatch.batches import DRIFT_SIDES, MetricsRun
 from mlwatch.config import MonitoringConfig
 from mlwatch.engines import engine_module, load_engine
+from mlwatch.errors import ConfigError
 from mlwatch.relations import METRIC_INPUTS, SERVING
-from mlwatch.steps import Reporter, Written, build, importing
+from mlwatch.steps import Reporter, Written, build, importing, require, require_last_load_complete
 from mlwatch.warehouse import WarehouseSettings
+
+# The stat tests the warehouse engine implements and the column kinds each takes: the keys of
+# engine_stat_tests() in macros/warehouse_engine.sql (tests/test_reliability.py compares the two).
+WAREHOUSE_STAT_TESTS: dict[str, tuple[str, ...]] = {
+    "wasserstein": ("numerical",),
+    "jensenshannon": ("numerical", "categorical"),
+    "psi": ("numerical", "categorical"),
+    "ks": ("numerical",),
+    "chisquare": ("categorical",),
+    "z": ("categorical",),
+}
+
+
+def check_stat_tests(config: MonitoringConfig, engine: str) -> None:
+    """Every stat_test of seeds/monitored_columns.csv is one the engine computes for the column's kind,
+    checked before any work: both engines refuse the same seed alike, in one line."""
+    known = {names[0] for names in DRIFT_SIDES}
+    for column in config.columns:
+        test = column.stat_test
+        if test is None:
+            continue
+        kind = "categorical" if column.role == "categorical_feature" else "numerical"
+        if test not in known:
+            raise ConfigError(
+                f"seeds/monitored_columns.csv: column {column.name}: stat_test {test!r} is not a drift test mlwatch "
+                f"knows (Evidently's registered names: {sorted(known)})"
+            )
+        if engine == "warehouse" and kind not in WAREHOUSE_STAT_TESTS.get(test, ()):
+            supported = sorted(name for name, kinds in WAREHOUSE_STAT_TESTS.items() if kind in kinds)
+            raise ConfigError(
+                f"seeds/monitored_columns.csv: column {column.name}: the warehouse engine has no {test!r} test for "
+                f"{kind} columns; use one of {supported}, or the evidently engine"
+            )
+
+
+def check_ready(config: MonitoringConfig, settings: WarehouseSettings, engine: str | None = None) -> None:
+    """Everything `run` needs, checked before the step takes the lock or records a run."""
+    name = engine or config.metrics_engine
+    engine_module(name)
+    check_stat_tests(config, name)
+    require(settings, {"raw.pipeline_runs": "mlwatch load"})
+    require_last_load_complete(settings)
+    require(
+        settings,
+        {f"raw.{table}": "mlwatch load" for table in ("green_trips", "taxi_zones", "model_versions", "predictions")},
+    )
 
 
 def run(
@@ -21,6 +68,7 @@ def run(
     """Every daily batch not yet computed (all with `full_refresh`) by `engine` (default: the metrics_engine var)."""
     name = engine or config.metrics_engine
     module = engine_module(name)  # an unknown engine is refused before any work
+    check_stat_tests(config, name)
     reporter.say(f"metrics ({name} engine) → {settings.describe()}")
     with importing(module):  # both engines import Evidently
         build(config, settings, reporter, METRIC_INPUTS)
