@@ -96,3 +96,18 @@ def test_bad_health_quantiles_are_refused(project: Path, quantiles: str, message
     dbt_project.write_text(dbt_project.read_text().replace(default, f"health_quantiles: {quantiles}"))
     with pytest.raises(ConfigError, match=message):
         load_config(project, env={})
+
+
+def test_the_warehouse_engines_stat_tests_are_the_macros() -> None:
+    """steps.metrics checks seeds against WAREHOUSE_STAT_TESTS: it must list what the SQL implements."""
+    import re
+
+    from mlwatch.steps.metrics import WAREHOUSE_STAT_TESTS
+
+    macro = (PROJECT_DIR / "macros" / "warehouse_engine.sql").read_text()
+    body = macro[macro.index("macro engine_stat_tests()") : macro.index("endmacro")]
+    found = {
+        name: tuple(kinds.replace("'", "").replace(" ", "").split(","))
+        for name, kinds in re.findall(r"'(\w+)': \{[^}]*'kinds': \[([^\]]*)\]", body, flags=re.S)
+    }
+    assert found == WAREHOUSE_STAT_TESTS

@@ -43,6 +43,8 @@ class LoadedFile:
     rows: int
     ignored_columns: tuple[str, ...]
     rejected: dict[str, int] = dataclasses.field(default_factory=dict)  # reject reason -> rows quarantined
+    # landed trips picked up outside the file's month: in no daily batch unless that month is monitored too
+    outside_month: int = 0
 
 
 def trip_file_name(taxi_type: str, month: str) -> str:
@@ -341,8 +343,11 @@ def load_trip_file(
     _, ignored = _file_columns(path, GREEN_TRIP_SCHEMA)
     checks = checks or RowChecks(zone_ids=known_zone_ids(warehouse))
     loaded_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
-    rows = 0
+    rows = outside_month = 0
     rejected: dict[str, int] = {}
+    year, number = divmod(month_key(month), 100)
+    month_start = pa.scalar(dt.datetime(year, number, 1), type=pa.timestamp("us"))
+    next_start = pa.scalar(dt.datetime(year + number // 12, number % 12 + 1, 1), type=pa.timestamp("us"))
     try:
         with warehouse.transaction():
             for table in ("green_trips", "rejected_trips"):
@@ -363,6 +368,9 @@ def load_trip_file(
                         rejected[reason] = rejected.get(reason, 0) + item["counts"].as_py()
                 if kept.num_rows:
                     warehouse.append(f"{RAW_SCHEMA}.green_trips", kept)
+                    pickups = kept.column("lpep_pickup_datetime")
+                    outside = pc.or_(pc.less(pickups, month_start), pc.greater_equal(pickups, next_start))
+                    outside_month += outside.true_count
                 rows += kept.num_rows
                 if progress:
                     progress(batch.num_rows)
@@ -383,7 +391,7 @@ def load_trip_file(
         raise LoadError(
             f"{error}; nothing was changed (the warehouse keeps its previous copy of {path.name})"
         ) from error
-    return LoadedFile(path=path, rows=rows, ignored_columns=ignored, rejected=rejected)
+    return LoadedFile(path=path, rows=rows, ignored_columns=ignored, rejected=rejected, outside_month=outside_month)
 
 
 def read_zones(path: Path) -> pa.Table:

@@ -57,6 +57,11 @@ def _land_files(
             if loaded.rejected:
                 reasons = ", ".join(f"{reason}: {count:,}" for reason, count in loaded.rejected.items())
                 note += f"; {sum(loaded.rejected.values()):,} rows quarantined ({reasons})"
+            if loaded.outside_month:
+                note += (
+                    f"; {loaded.outside_month:,} picked up outside {month}, in a daily batch only if their month "
+                    "is a production month"
+                )
             reporter.say(f"  {path.name}: {loaded.rows:,} trips{note}")
     return trips, zones
 
