@@ -99,7 +99,7 @@ def _raw_state(warehouse: Warehouse) -> list[tuple]:
     )
 
 
-@pytest.fixture(scope="module", params=["duckdb", "postgres"])
+@pytest.fixture(scope="module", params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
 def warehouse(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
     require_data()
     if request.param == "postgres":

@@ -337,7 +337,7 @@ def dirty_builds(tmp_path_factory: pytest.TempPathFactory, dirty_data: DirtyData
     builds.close()
 
 
-@pytest.fixture(scope="module", params=TARGETS)
+@pytest.fixture(scope="module", params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
 def dirty(request: pytest.FixtureRequest, dirty_builds: DirtyBuilds) -> Dirty:
     if request.param == "postgres":
         require_postgres()
@@ -759,7 +759,7 @@ def test_kill_during_metrics_then_rerun_equals_the_uninterrupted_run(dirty: Dirt
 # --- configuration: refused before anything runs ----------------------------------------------------------------
 
 
-@pytest.fixture(params=TARGETS)
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
 def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Pipeline]:
     if request.param == "postgres":
         require_postgres()
@@ -1118,6 +1118,7 @@ def test_a_lost_postgres_connection_is_one_line_with_the_detail_in_the_log_and_a
 # --- issue 14, class 7: the read-only role can SELECT the marts of its database and nothing else ----------------
 
 
+@pytest.mark.postgres
 def test_the_readonly_role_cannot_write_temp_tables_nor_enter_other_mlwatch_databases(tmp_path: Path) -> None:
     require_postgres()
     import psycopg
