@@ -1156,3 +1156,15 @@ def test_the_readonly_role_cannot_write_temp_tables_nor_enter_other_mlwatch_data
         for pipeline_iter in pipelines:
             for _ in pipeline_iter:
                 pass
+
+
+def test_a_corrupt_duckdb_file_is_one_line_with_the_traceback_in_the_named_log(tmp_path: Path) -> None:
+    """A driver error no check foresaw (the warehouse file is not a DuckDB database): one line, detail logged."""
+    for pipeline in make_pipeline("duckdb", tmp_path / "warehouse"):
+        path = Path(pipeline.env["DUCKDB_PATH"])
+        path.parent.mkdir(parents=True)
+        path.write_text("not a database\n" * 1000)
+        output = _one_line(pipeline.run("show", check=False), "show")
+        details = Path(output.split("(details: ")[1].split(")")[0])
+        assert details.parent == Path(pipeline.env["DBT_LOG_PATH"]).resolve()
+        assert "Traceback" in details.read_text() and "mlwatch show" in details.read_text()

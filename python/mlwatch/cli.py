@@ -100,6 +100,8 @@ def _step(name: str) -> Iterator[tuple[MonitoringConfig, WarehouseSettings]]:
         config = load_config()
         settings = WarehouseSettings.from_env(config.project_dir)
         yield config, settings
+    except (typer.Exit, typer.Abort):
+        raise
     except Exception as error:  # the CLI's boundary: every failure becomes one line and a log
         log = _error_log()
         try:
