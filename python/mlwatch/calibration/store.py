@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable
+from importlib.metadata import version as package_version
 
 import numpy as np
 import pandas as pd
@@ -30,9 +32,43 @@ def plan_sizes(sizes: Iterable[int], calibrated: Iterable[int]) -> list[int]:
 
 
 def reference_fingerprint(reference: pd.DataFrame, config: MonitoringConfig) -> str:
-    """A hash of the reference's drift-column values, whatever their order: a calibration holds for them only."""
+    """A hash of the reference's drift-column values, whatever their order, and of what picks each column's test
+    and threshold with them (the seed's test and threshold, Evidently's version): a calibration holds for these only.
+    """
     rows = pd.util.hash_pandas_object(reference[config.drift_columns], index=False).to_numpy()
-    return f"{rows.sum(dtype=np.uint64):016x}"
+    tests = json.dumps(
+        [
+            package_version("evidently"),
+            *(
+                [
+                    column,
+                    column in config.categorical_features,
+                    config.column(column).stat_test,
+                    config.column(column).threshold,
+                ]
+                for column in config.drift_columns
+            ),
+        ]
+    )
+    configured = pd.util.hash_pandas_object(pd.Series([tests]), index=False).to_numpy()
+    return f"{np.concatenate([rows, configured]).sum(dtype=np.uint64):016x}"
+
+
+def _stored_covers(
+    stored: pd.DataFrame, config: MonitoringConfig, fingerprint: str, wanted: list[int], false_alarm_rate: float
+) -> bool:
+    """Whether the stored rows are all in force and cover every wanted size, decided without Evidently (seconds to
+    import): the fingerprint holds everything that picks the tests, so only the sizes and quantile are left."""
+    return bool(
+        not stored.empty
+        and (stored["reference_fingerprint"] == fingerprint).all()
+        and stored["quantile"].isin([false_alarm_rate, 1 - false_alarm_rate]).all()
+        and set(stored["column_name"]) == set(config.drift_columns)
+        and all(
+            not plan_sizes(wanted, stored.loc[stored["column_name"] == column, "batch_size"].tolist())
+            for column in config.drift_columns
+        )
+    )
 
 
 def stored_calibration(warehouse: Warehouse, model_version: str) -> pd.DataFrame:
@@ -61,6 +97,8 @@ def ensure_calibration(
     stored = stored_calibration(warehouse, model_version)
     fingerprint = reference_fingerprint(reference, config)
     wanted = [size for size in sizes if 0 < size <= max_batch_size(len(reference))]
+    if _stored_covers(stored, config, fingerprint, wanted, false_alarm_rate):
+        return stored[DRIFT_CALIBRATION_SCHEMA.names]
     kept = []
     plans: dict[tuple[int, ...], list[str]] = {}
     for test in column_tests(reference, config):
