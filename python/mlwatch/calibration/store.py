@@ -31,42 +31,31 @@ def plan_sizes(sizes: Iterable[int], calibrated: Iterable[int]) -> list[int]:
     return todo
 
 
-def reference_fingerprint(reference: pd.DataFrame, config: MonitoringConfig) -> str:
-    """A hash of the reference's drift-column values, whatever their order, and of what picks each column's test
-    and threshold with them (the seed's test and threshold, Evidently's version): a calibration holds for these only.
+def reference_fingerprint(reference: pd.DataFrame, config: MonitoringConfig, column: str) -> str:
+    """A hash of a drift column's reference values, whatever their order, and of what picks its test and threshold
+    with them (the seed's test and threshold, Evidently's version): the column's calibration holds for these only.
     """
-    rows = pd.util.hash_pandas_object(reference[config.drift_columns], index=False).to_numpy()
-    tests = json.dumps(
-        [
-            package_version("evidently"),
-            *(
-                [
-                    column,
-                    column in config.categorical_features,
-                    config.column(column).stat_test,
-                    config.column(column).threshold,
-                ]
-                for column in config.drift_columns
-            ),
-        ]
-    )
-    configured = pd.util.hash_pandas_object(pd.Series([tests]), index=False).to_numpy()
-    return f"{np.concatenate([rows, configured]).sum(dtype=np.uint64):016x}"
+    column_config = config.column(column)
+    picks = [package_version("evidently"), column in config.categorical_features, column_config.stat_test]
+    hashes = [
+        pd.util.hash_pandas_object(reference[column], index=False).to_numpy(),
+        pd.util.hash_pandas_object(pd.Series([json.dumps([*picks, column_config.threshold])]), index=False).to_numpy(),
+    ]
+    return f"{np.concatenate(hashes).sum(dtype=np.uint64):016x}"
 
 
 def _stored_covers(
-    stored: pd.DataFrame, config: MonitoringConfig, fingerprint: str, wanted: list[int], false_alarm_rate: float
+    stored: pd.DataFrame, fingerprints: dict[str, str], wanted: list[int], false_alarm_rate: float
 ) -> bool:
     """Whether the stored rows are all in force and cover every wanted size, decided without Evidently (seconds to
-    import): the fingerprint holds everything that picks the tests, so only the sizes and quantile are left."""
+    import): the fingerprints hold everything that picks the tests, so only the sizes and quantile are left."""
     return bool(
-        not stored.empty
-        and (stored["reference_fingerprint"] == fingerprint).all()
+        set(stored["column_name"]) == set(fingerprints)
+        and (stored["reference_fingerprint"] == stored["column_name"].map(fingerprints)).all()
         and stored["quantile"].isin([false_alarm_rate, 1 - false_alarm_rate]).all()
-        and set(stored["column_name"]) == set(config.drift_columns)
         and all(
             not plan_sizes(wanted, stored.loc[stored["column_name"] == column, "batch_size"].tolist())
-            for column in config.drift_columns
+            for column in fingerprints
         )
     )
 
@@ -95,15 +84,15 @@ def ensure_calibration(
     version's rows are then replaced in one transaction, so raw.drift_calibration only holds rows in force.
     """
     stored = stored_calibration(warehouse, model_version)
-    fingerprint = reference_fingerprint(reference, config)
+    fingerprints = {column: reference_fingerprint(reference, config, column) for column in config.drift_columns}
     wanted = [size for size in sizes if 0 < size <= max_batch_size(len(reference))]
-    if _stored_covers(stored, config, fingerprint, wanted, false_alarm_rate):
+    if _stored_covers(stored, fingerprints, wanted, false_alarm_rate):
         return stored[DRIFT_CALIBRATION_SCHEMA.names]
     kept = []
     plans: dict[tuple[int, ...], list[str]] = {}
     for test in column_tests(reference, config):
         rows = stored[
-            (stored["reference_fingerprint"] == fingerprint)
+            (stored["reference_fingerprint"] == fingerprints[test.column])
             & (stored["column_name"] == test.column)
             & (stored["stat_test"] == test.test.display_name)
             & (stored["default_threshold"] == test.threshold)
@@ -116,7 +105,11 @@ def ensure_calibration(
     new = [
         calibrate(
             reference, todo, config, draws=draws, false_alarm_rate=false_alarm_rate, seed=seed, columns=columns
-        ).assign(model_version=model_version, reference_fingerprint=fingerprint, computed_at=computed_at)
+        ).assign(
+            model_version=model_version,
+            reference_fingerprint=lambda frame: frame["column_name"].map(fingerprints),
+            computed_at=computed_at,
+        )
         for todo, columns in plans.items()
     ]
     frames = [frame for frame in (*kept, *new) if not frame.empty]
