@@ -128,7 +128,7 @@ def _invoke(
             lines.append(str(info.msg))
 
     # The output goes to `lines`, not stdout; logs/dbt.log is written as by dbt's CLI.
-    options = [*dbt_options(config, settings), "--log-level", "none", "--log-level-file", "debug"]
+    options = [*dbt_options(config, settings), "--log-level", "none", "--log-level-file", "debug", "--no-use-colors"]
     key = (str(config.project_dir), *options, *sorted(f"{k}={v}" for k, v in settings.dbt_env().items()))
     result: Any = None
     try:
