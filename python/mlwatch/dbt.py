@@ -32,7 +32,7 @@ class DbtRun:
     args: tuple[str, ...]
     seconds: float
     output: str
-    work_seconds: float | None  # by dbt's own clock (run_results.json): its nodes, without start-up and parsing
+    work_seconds: float | None  # by dbt's own clock (its run results): its nodes, without start-up and parsing
 
     @property
     def start_up_seconds(self) -> float | None:
