@@ -7,6 +7,11 @@
 - `mlwatch metrics --engine warehouse` after deleting the days' rows: the same, with the reference profile
   kept materialized (it is computed once per model version);
 
+and, as a user compares them, whole commands alternating in rounds: the course's own script (its three metrics
+a day, `baseline_course_loop.py --metrics course`, one process: imports, training, reading) against
+`mlwatch metrics --full-refresh` with each engine on each warehouse; quiet, then again while another
+CPU-bound process runs (`--whole-only` measures only these);
+
 on DuckDB and on Postgres, each repeated (median, min, max) in the same run, with ratios to the baseline and
 the peak RSS of each process tree. `mlwatch metrics` also rebuilds its inputs and the marts with dbt around
 the engine; the engine's own time is the figure the command prints, with the dbt start-up inside it (dbt's
@@ -14,7 +19,7 @@ wall time minus the time dbt itself reports for its models, from run_results.jso
 is its time without that start-up: what the target of 20x the baseline loop is about. A dbt run of the
 engine's models alone measures the start-up once more, on its own.
 
-    .venv/bin/python bench/month.py [--runs 3] [--targets duckdb postgres]
+    .venv/bin/python bench/month.py [--runs 3] [--targets duckdb postgres] [--whole-only]
 
 Prints a table and writes bench/results/month.json (git-ignored).
 """
@@ -22,10 +27,13 @@ Prints a table and writes bench/results/month.json (git-ignored).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -119,33 +127,86 @@ def course_loop(metric_set: str, runs: int) -> dict[str, Any]:
     }
 
 
+@contextlib.contextmanager
+def cpu_bound(busy: bool) -> Iterator[None]:
+    """Another CPU-bound process beside the measured ones (a busy machine: CI, a notebook), if `busy`."""
+    if not busy:
+        yield
+        return
+    burner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        yield
+    finally:
+        burner.kill()
+        burner.wait()
+
+
+def whole_commands(envs: dict[str, dict[str, str]], runs: int, busy: bool) -> dict[str, Any]:
+    """Whole processes, alternating round by round so that the machine's drift falls on all alike: the course's
+    script, then `mlwatch metrics --full-refresh` with each engine on each warehouse."""
+    course = [sys.executable, str(Path(__file__).with_name("baseline_course_loop.py")), "--metrics", "course"]
+    commands = {"course": (course, dict(os.environ))} | {
+        f"{target} {engine}": (mlwatch("metrics", "--engine", engine, "--full-refresh"), env)
+        for target, env in envs.items()
+        for engine in ("warehouse", "evidently")
+    }
+    seconds: dict[str, list[float]] = {name: [] for name in commands}
+    with cpu_bound(busy):
+        for _ in range(runs):
+            for name, (command, env) in commands.items():
+                seconds[name].append(measure(command, env).seconds)
+    return {name: spread(values) for name, values in seconds.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--targets", nargs="+", default=["duckdb", "postgres"], choices=["duckdb", "postgres"])
+    parser.add_argument("--whole-only", action="store_true", help="only the whole commands against the course's")
     args = parser.parse_args()
 
     results: dict[str, Any] = {
-        **{name: course_loop(metric_set, args.runs) for name, (metric_set, _) in BASELINES.items()},
+        **({} if args.whole_only else {name: course_loop(ms, args.runs) for name, (ms, _) in BASELINES.items()}),
         "targets": {},
     }
+    database = "mlwatch_bench_month"
     with tempfile.TemporaryDirectory(prefix="mlwatch-bench-month-") as folder:
-        for target in args.targets:
-            database = "mlwatch_bench_month"
-            env = pipeline_env(target, Path(folder) / target, database)
+        envs = {target: pipeline_env(target, Path(folder) / target, database) for target in args.targets}
+        for target, env in envs.items():
             if target == "postgres":
                 drop_database(database)
             measure(mlwatch("load"), env)
             measure(mlwatch("metrics", "--engine", "warehouse"), env)  # warm-up: builds inputs, marts, profiles
-            results["targets"][target] = {
-                **{label: engine_runs(env, engine, how, args.runs) for label, engine, how in VARIANTS},
-                "dbt": dbt_start_up(env, args.runs),
-            }
-            if target == "postgres":
-                drop_database(database)
-    path = save("month", {"runs": args.runs, **results})
-    print(render(results))
+            if not args.whole_only:
+                results["targets"][target] = {
+                    **{label: engine_runs(env, engine, how, args.runs) for label, engine, how in VARIANTS},
+                    "dbt": dbt_start_up(env, args.runs),
+                }
+        results["whole"] = {"quiet": whole_commands(envs, args.runs, busy=False)}
+        results["whole"]["busy"] = whole_commands(envs, args.runs, busy=True)
+        if "postgres" in envs:
+            drop_database(database)
+    path = save("month-whole" if args.whole_only else "month", {"runs": args.runs, **results})
+    if not args.whole_only:
+        print(render(results))
+    print(render_whole(results["whole"]))
     print(f"\n→ {path}")
+
+
+def render_whole(whole: dict[str, dict[str, dict[str, float]]]) -> str:
+    """Each whole command beside the course's script, quiet and with another CPU-bound process running."""
+    rows = []
+    for name in whole["quiet"]:
+        cells: list[Any] = [name if name != "course" else "course script (3 metrics a day)"]
+        for condition in ("quiet", "busy"):
+            figures, course = whole[condition][name], whole[condition]["course"]["median"]
+            cells += [
+                f"{figures['median']:.2f} ({figures['min']:.2f}-{figures['max']:.2f})",
+                f"{course / figures['median']:.2f}x",
+            ]
+        rows.append(cells)
+    headers = ["whole command (28 days)", "quiet s", "course / it", "another CPU-bound process s", "course / it"]
+    return table(headers, rows)
 
 
 def render(results: dict[str, Any]) -> str:

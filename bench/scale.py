@@ -8,6 +8,9 @@ intermediate.int_trips_scored in a warehouse in a temp folder (never committed, 
 - the warehouse engine on the whole year (one dbt run), with its peak RSS and where the time goes;
 - one new day: the engine again with one day pending (the reference profile is kept);
 - the Evidently engine's per-day work on a few days, extrapolated to the year;
+- the course's own loop (`baseline_course_loop.py --metrics course`: its three metrics a day in one Evidently
+  Report against the reference) on the same sampled days, extrapolated likewise; each day is read from the
+  warehouse, not re-read from a file as the course does, which only flatters the course;
 - the same on Postgres (the generated rows are sent with COPY), if asked.
 
     .venv/bin/python bench/scale.py                     # DuckDB, full size
@@ -154,18 +157,38 @@ def child(what: str, days: int) -> None:
         figures = {"days": run.days_computed, "rows": run.rows_written, "seconds": run.seconds}
         print(json.dumps({**figures, "dbt_start_up_seconds": run.dbt_start_up_seconds}))
         return
-    from mlwatch.engines import evidently as metrics
+    if what == "course":
+        from baseline_course_loop import course_report
+        from evidently import DataDefinition, Dataset
+
+        definition = DataDefinition(
+            numerical_columns=[c for c in config.monitored_columns if c not in config.categorical_features],
+            categorical_columns=list(config.categorical_features),
+        )
+
+        def evaluate(current: Any, reference: Any) -> None:
+            course_report().run(
+                Dataset.from_pandas(current, data_definition=definition),
+                Dataset.from_pandas(reference, data_definition=definition),
+            )
+    else:
+        from mlwatch.engines import evidently as metrics
+
+        def evaluate(current: Any, reference: Any) -> None:
+            metrics.evaluate_batch(current, reference, config)
 
     warehouse = connect(settings)
     columns = ", ".join(config.monitored_columns)
     select = f"select batch_date, {columns} from intermediate.int_trips_scored where passes_input_rules and "
     reference = warehouse.query(select + "split = 'reference'")
+    if what == "course":
+        reference = reference.drop(columns="batch_date")
     read_reference = time.perf_counter() - started
     per_day = []
     for offset in range(days):
         day_started = time.perf_counter()
         current = warehouse.query(select + f"batch_date = date '{FIRST_DAY}' + {offset * 7}")
-        metrics.evaluate_batch(current, reference, config)
+        evaluate(current.drop(columns="batch_date") if what == "course" else current, reference)
         per_day.append(time.perf_counter() - day_started)
     warehouse.close()
     print(json.dumps({"read_reference": read_reference, "per_day": per_day, "reference_rows": len(reference)}))
@@ -223,7 +246,7 @@ def main() -> None:
     parser.add_argument("--targets", nargs="+", default=["duckdb"], choices=["duckdb", "postgres"])
     parser.add_argument("--sample-days", type=int, default=3, help="days the Evidently engine runs on")
     parser.add_argument("--runs", type=int, default=3, help="runs of the engine on the year and on one new day")
-    parser.add_argument("--child", choices=["year", "new-day", "evidently"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["year", "new-day", "evidently", "course"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child, args.sample_days)
@@ -244,9 +267,11 @@ def main() -> None:
         measure(mlwatch("dbt", "run", "--select", "int_batch_dates_spined"), duckdb_env)
         if "duckdb" in args.targets:
             evidently, _ = run_child(duckdb_env, "evidently", args.sample_days)
+            course, _ = run_child(duckdb_env, "course", args.sample_days)
             results["duckdb"] = {
                 **engine_figures(duckdb_env, args.runs),
                 "evidently_sample": evidently,
+                "course_sample": course,
             }
         if "postgres" in args.targets:
             database = "mlwatch_bench_scale"
@@ -299,8 +324,10 @@ def render(results: dict[str, Any]) -> str:
                     "",
                 ]
             )
-        if "evidently_sample" in figures:
-            sample = figures["evidently_sample"]
+        for key, label in (("evidently_sample", "Evidently engine"), ("course_sample", "course loop, 3 metrics")):
+            if key not in figures:
+                continue
+            sample = figures[key]
             per_day = sum(sample["per_day"]) / len(sample["per_day"])
             extrapolated = sample["read_reference"] + per_day * size["days"]
             ratio = extrapolated / figures["year"]["seconds"]["median"]
@@ -308,7 +335,7 @@ def render(results: dict[str, Any]) -> str:
             rows.append(
                 [
                     target,
-                    f"Evidently engine, {size['days']} days (extrapolated)",
+                    f"{label}, {size['days']} days (extrapolated)",
                     "-",
                     f"{extrapolated:.0f}",
                     f"{sample['peak_rss_mib']:.0f}",

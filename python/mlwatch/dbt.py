@@ -1,19 +1,30 @@
-"""Run dbt as a subprocess with the same configuration and warehouse as the Python steps."""
+"""Run dbt with the same configuration and warehouse as the Python steps: in-process, parsed once per process."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 from mlwatch.config import MonitoringConfig
 from mlwatch.errors import DbtError
 from mlwatch.warehouse import WarehouseSettings
+
+if TYPE_CHECKING:
+    from dbt.contracts.graph.manifest import Manifest
+    from dbt_common.events.base_types import EventMsg
+
+# The manifest dbt parsed in this process, by everything the parse read (project, profile target, vars,
+# the profile's environment): a step's later invocations reuse it instead of starting dbt again.
+_MANIFESTS: dict[tuple[str, ...], Manifest] = {}
 
 
 @dataclass(frozen=True)
@@ -21,11 +32,11 @@ class DbtRun:
     args: tuple[str, ...]
     seconds: float
     output: str
-    work_seconds: float | None  # by dbt's own clock (run_results.json): its nodes, without start-up and parsing
+    work_seconds: float | None  # by dbt's own clock (its run results): its nodes, without start-up and parsing
 
     @property
     def start_up_seconds(self) -> float | None:
-        """dbt's fixed cost (interpreter, adapter imports, project parsing), paid once per invocation."""
+        """dbt's fixed cost (imports, adapter set-up, project parsing), paid once per process."""
         return None if self.work_seconds is None else max(self.seconds - self.work_seconds, 0.0)
 
 
@@ -41,10 +52,8 @@ def dbt_executable() -> str:
     return str(beside_python) if beside_python.exists() else "dbt"
 
 
-def dbt_command(config: MonitoringConfig, settings: WarehouseSettings, args: list[str]) -> list[str]:
-    command = [
-        dbt_executable(),
-        *args,
+def dbt_options(config: MonitoringConfig, settings: WarehouseSettings) -> list[str]:
+    options = [
         "--project-dir",
         str(config.project_dir),
         "--profiles-dir",
@@ -53,8 +62,12 @@ def dbt_command(config: MonitoringConfig, settings: WarehouseSettings, args: lis
         settings.target,
     ]
     if config.overrides:
-        command += ["--vars", json.dumps(config.overrides)]
-    return command
+        options += ["--vars", json.dumps(config.overrides)]
+    return options
+
+
+def dbt_command(config: MonitoringConfig, settings: WarehouseSettings, args: list[str]) -> list[str]:
+    return [dbt_executable(), *args, *dbt_options(config, settings)]
 
 
 def work_seconds(config: MonitoringConfig, since: float) -> float | None:
@@ -69,6 +82,77 @@ def work_seconds(config: MonitoringConfig, since: float) -> float | None:
         return None
 
 
+@contextlib.contextmanager
+def _environment(project_dir: Path, env: dict[str, str]) -> Iterator[None]:
+    """What dbt's subprocess got: `env` added to the environment (dbt reads env_var() when it parses and
+    compiles), the project as working directory. The steps run dbt from one thread, so changing both is safe."""
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        with contextlib.chdir(project_dir):
+            yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _release_warehouse(settings: WarehouseSettings) -> None:
+    """Close dbt's DuckDB database: mlwatch's next connection, or another process, may need the file.
+
+    dbt closes its connections' cursors after each invocation but dbt-duckdb keeps the database itself open for
+    the process (keep_open); Postgres connections are closed by dbt itself."""
+    if settings.target != "duckdb":
+        return
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    with DuckDBConnectionManager._LOCK:
+        if DuckDBConnectionManager._ENV is not None:
+            DuckDBConnectionManager._ENV.close()
+            DuckDBConnectionManager._ENV = None
+
+
+def _invoke(
+    config: MonitoringConfig, settings: WarehouseSettings, args: list[str], env: dict[str, str]
+) -> tuple[int, str, float | None]:
+    """One dbt command in this process: (exit code as dbt's CLI gives it, its info-level output, its nodes' time)."""
+    from dbt.cli.main import dbtRunner  # seconds to import: only the steps that run dbt pay it
+
+    lines: list[str] = []
+
+    def keep(event: EventMsg) -> None:
+        info: Any = event.info  # a protobuf message, untyped
+        if info.level in ("info", "warn", "error") and info.msg:
+            lines.append(str(info.msg))
+
+    # The output goes to `lines`, not stdout; logs/dbt.log is written as by dbt's CLI.
+    options = [*dbt_options(config, settings), "--log-level", "none", "--log-level-file", "debug", "--no-use-colors"]
+    key = (str(config.project_dir), *options, *sorted(f"{k}={v}" for k, v in settings.dbt_env().items()))
+    result: Any = None
+    try:
+        with _environment(config.project_dir, settings.dbt_env()):
+            if key not in _MANIFESTS:
+                # Parsed without the invocation's own variables (the engine's batch dates, read when models
+                # compile), so dbt's partial parsing holds from one process to the next.
+                parsed = dbtRunner(callbacks=[keep]).invoke(["parse", *options])
+                if not parsed.success:
+                    return (2 if parsed.exception else 1), _with_exception(lines, parsed.exception), None
+                _MANIFESTS[key] = cast("Manifest", parsed.result)
+            with _environment(config.project_dir, env):
+                result = dbtRunner(manifest=_MANIFESTS[key], callbacks=[keep]).invoke([*args, *options])
+    finally:
+        _release_warehouse(settings)
+    elapsed = getattr(result.result, "elapsed_time", None)
+    code = 0 if result.success else 2 if result.exception else 1
+    return code, _with_exception(lines, result.exception), None if elapsed is None else float(elapsed)
+
+
+def _with_exception(lines: list[str], exception: BaseException | None) -> str:
+    return "\n".join([*lines, *([f"Error: {exception}"] if exception else [])])
+
+
 def run_dbt(
     config: MonitoringConfig,
     settings: WarehouseSettings,
@@ -76,18 +160,24 @@ def run_dbt(
     capture: bool = True,
     env: dict[str, str] | None = None,
 ) -> DbtRun:
-    """Run one dbt command (with `env` added to its environment); raise DbtError with its output's tail if it fails."""
+    """Run one dbt command (with `env` added to its environment); raise DbtError with its output's tail if it fails.
+
+    Captured, it runs in this process with the manifest parsed by the process's first invocation; otherwise
+    (`mlwatch dbt`, whose output the user watches) as a subprocess.
+    """
     started, started_at = time.perf_counter(), time.time()
-    completed = subprocess.run(
-        dbt_command(config, settings, args),
-        cwd=config.project_dir,
-        env={**os.environ, **settings.dbt_env(), **(env or {})},
-        capture_output=capture,
-        text=True,
-        check=False,
-    )
+    if capture:
+        code, output, nodes_seconds = _invoke(config, settings, args, env or {})
+    else:
+        completed = subprocess.run(
+            dbt_command(config, settings, args),
+            cwd=config.project_dir,
+            env={**os.environ, **settings.dbt_env(), **(env or {})},
+            text=True,
+            check=False,
+        )
+        code, output, nodes_seconds = completed.returncode, "", work_seconds(config, started_at)
     seconds = time.perf_counter() - started
-    output = (completed.stdout or "") + (completed.stderr or "")
-    if completed.returncode != 0:
-        raise DbtError(f"dbt {' '.join(args)} failed (exit {completed.returncode}):\n{failure_summary(output)}")
-    return DbtRun(tuple(args), seconds, output, work_seconds(config, started_at))
+    if code != 0:
+        raise DbtError(f"dbt {' '.join(args)} failed (exit {code}):\n{failure_summary(output)}")
+    return DbtRun(tuple(args), seconds, output, nodes_seconds)

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import operator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from evidently.legacy.calculations.stattests.registry import (
-    StatTest,
-    StatTestNotFoundError,
-    get_registered_stattest,
-    get_stattest,
-)
-from evidently.legacy.core import ColumnType
 
 from mlwatch.batches import drift_rule
 from mlwatch.config import MonitoringConfig
 from mlwatch.errors import ConfigError
+
+# Evidently takes seconds to import, imported where called: a calibration already stored needs none of this.
+if TYPE_CHECKING:
+    from evidently.legacy.calculations.stattests.registry import StatTest
+    from evidently.legacy.core import ColumnType
 
 
 @dataclass(frozen=True)
@@ -47,11 +46,15 @@ def clean_values(values: pd.Series) -> pd.Series:
 
 
 def column_kind(column: str, config: MonitoringConfig) -> ColumnType:
+    from evidently.legacy.core import ColumnType
+
     return ColumnType.Categorical if column in config.categorical_features else ColumnType.Numerical
 
 
 def configured_test_names(config: MonitoringConfig) -> dict[str, str]:
     """Evidently's display name of each configured stat test (as it names its defaults); unknown tests are refused."""
+    from evidently.legacy.calculations.stattests.registry import StatTestNotFoundError, get_registered_stattest
+
     names = {}
     for column in config.drift_columns:
         method = config.column(column).stat_test
@@ -68,6 +71,8 @@ def configured_test_names(config: MonitoringConfig) -> dict[str, str]:
 
 def column_tests(reference: pd.DataFrame, config: MonitoringConfig) -> list[ColumnTest]:
     """Each drift column's test as Evidently picks it (validate the seed first with configured_test_names)."""
+    from evidently.legacy.calculations.stattests.registry import get_stattest
+
     tests = []
     for column in config.drift_columns:
         values = clean_values(reference[column]).dropna()

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from evidently.legacy.calculations import stattests
-from evidently.legacy.core import ColumnType
 from scipy.spatial import distance
 
 from mlwatch.calibration.column_tests import ColumnTest, clean_values, column_tests
@@ -83,6 +81,10 @@ def _vectorised(test: ColumnTest, distinct: int) -> Callable[[_Coded, np.ndarray
     categories, and for numbers while the reference has at most 20 distinct values (beyond, it bins them).
     Every other test is called draw by draw.
     """
+    # Evidently takes seconds to import: only a calibration of new sizes needs it, not a stored one.
+    from evidently.legacy.calculations import stattests
+    from evidently.legacy.core import ColumnType
+
     if test.test == stattests.wasserstein_stat_test:
         return _wasserstein
     if test.test == stattests.jensenshannon_stat_test and (test.kind == ColumnType.Categorical or distinct <= 20):

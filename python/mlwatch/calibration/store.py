@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable
+from importlib.metadata import version as package_version
 
 import numpy as np
 import pandas as pd
@@ -29,10 +31,33 @@ def plan_sizes(sizes: Iterable[int], calibrated: Iterable[int]) -> list[int]:
     return todo
 
 
-def reference_fingerprint(reference: pd.DataFrame, config: MonitoringConfig) -> str:
-    """A hash of the reference's drift-column values, whatever their order: a calibration holds for them only."""
-    rows = pd.util.hash_pandas_object(reference[config.drift_columns], index=False).to_numpy()
-    return f"{rows.sum(dtype=np.uint64):016x}"
+def reference_fingerprint(reference: pd.DataFrame, config: MonitoringConfig, column: str) -> str:
+    """A hash of a drift column's reference values, whatever their order, and of what picks its test and threshold
+    with them (the seed's test and threshold, Evidently's version): the column's calibration holds for these only.
+    """
+    column_config = config.column(column)
+    picks = [package_version("evidently"), column in config.categorical_features, column_config.stat_test]
+    hashes = [
+        pd.util.hash_pandas_object(reference[column], index=False).to_numpy(),
+        pd.util.hash_pandas_object(pd.Series([json.dumps([*picks, column_config.threshold])]), index=False).to_numpy(),
+    ]
+    return f"{np.concatenate(hashes).sum(dtype=np.uint64):016x}"
+
+
+def _stored_covers(
+    stored: pd.DataFrame, fingerprints: dict[str, str], wanted: list[int], false_alarm_rate: float
+) -> bool:
+    """Whether the stored rows are all in force and cover every wanted size, decided without Evidently (seconds to
+    import): the fingerprints hold everything that picks the tests, so only the sizes and quantile are left."""
+    return bool(
+        set(stored["column_name"]) == set(fingerprints)
+        and (stored["reference_fingerprint"] == stored["column_name"].map(fingerprints)).all()
+        and stored["quantile"].isin([false_alarm_rate, 1 - false_alarm_rate]).all()
+        and all(
+            not plan_sizes(wanted, stored.loc[stored["column_name"] == column, "batch_size"].tolist())
+            for column in fingerprints
+        )
+    )
 
 
 def stored_calibration(warehouse: Warehouse, model_version: str) -> pd.DataFrame:
@@ -59,13 +84,15 @@ def ensure_calibration(
     version's rows are then replaced in one transaction, so raw.drift_calibration only holds rows in force.
     """
     stored = stored_calibration(warehouse, model_version)
-    fingerprint = reference_fingerprint(reference, config)
+    fingerprints = {column: reference_fingerprint(reference, config, column) for column in config.drift_columns}
     wanted = [size for size in sizes if 0 < size <= max_batch_size(len(reference))]
+    if _stored_covers(stored, fingerprints, wanted, false_alarm_rate):
+        return stored[DRIFT_CALIBRATION_SCHEMA.names]
     kept = []
     plans: dict[tuple[int, ...], list[str]] = {}
     for test in column_tests(reference, config):
         rows = stored[
-            (stored["reference_fingerprint"] == fingerprint)
+            (stored["reference_fingerprint"] == fingerprints[test.column])
             & (stored["column_name"] == test.column)
             & (stored["stat_test"] == test.test.display_name)
             & (stored["default_threshold"] == test.threshold)
@@ -78,7 +105,11 @@ def ensure_calibration(
     new = [
         calibrate(
             reference, todo, config, draws=draws, false_alarm_rate=false_alarm_rate, seed=seed, columns=columns
-        ).assign(model_version=model_version, reference_fingerprint=fingerprint, computed_at=computed_at)
+        ).assign(
+            model_version=model_version,
+            reference_fingerprint=lambda frame: frame["column_name"].map(fingerprints),
+            computed_at=computed_at,
+        )
         for todo, columns in plans.items()
     ]
     frames = [frame for frame in (*kept, *new) if not frame.empty]

@@ -125,7 +125,8 @@ def _import_quietly(module: str) -> None:
 
 @contextmanager
 def importing(module: str) -> Iterator[None]:
-    """Import `module` (seconds, for Evidently or scikit-learn) in a thread while the block waits on dbt's process."""
+    """Import `module` (seconds, for Evidently or scikit-learn) in a thread while the block runs dbt, whose waits on
+    the warehouse (the drivers release the GIL) leave the import room."""
     importer = threading.Thread(target=_import_quietly, args=(module,), daemon=True)
     importer.start()
     yield
