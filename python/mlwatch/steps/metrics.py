@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from mlwatch import estimates
 from mlwatch.batches import MetricsRun
 from mlwatch.config import MonitoringConfig
 from mlwatch.engines import engine_module, load_engine
 from mlwatch.relations import METRIC_INPUTS, SERVING
 from mlwatch.steps import Reporter, Written, build, importing
-from mlwatch.warehouse import WarehouseSettings
+from mlwatch.warehouse import WarehouseSettings, connected
 
 
 def run(
@@ -32,7 +33,10 @@ def run(
             on_start=ticker.total,
             on_day=lambda day: ticker.advance(description=f"daily batches ({day})"),
         )
-    written.rows = run.rows_written
+    with reporter.waiting("performance estimates (NannyML DLE)"), connected(settings) as warehouse:
+        estimated = estimates.write_estimates(warehouse, config)
+    reporter.say(f"  estimated MAE (Direct Loss Estimation): {estimated} day(s)")
+    written.rows = run.rows_written + estimated
     reporter.say(
         f"  {name}: {run.days_computed} day(s) for {run.model_versions} model version(s), "
         f"{run.rows_written:,} metric rows, {run.seconds:.2f} s"
