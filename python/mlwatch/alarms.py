@@ -85,27 +85,26 @@ def _runs(dates: pd.Series) -> pd.Series:
 
 def score(dates: pd.Series, harmful: pd.Series, alarms: pd.Series) -> Score:
     """Score alarms against harm over consecutive days (`dates` sorted, no duplicates)."""
-    harmful = harmful.astype(bool).to_numpy()
-    alarms = alarms.astype(bool).to_numpy()
+    harm, alarm = harmful.astype(bool).to_numpy(), alarms.astype(bool).to_numpy()
     run = _runs(dates).to_numpy()
     stretches, warned, leads = 0, 0, []
-    for i in range(len(harmful)):
-        starts_stretch = harmful[i] and (i == 0 or not harmful[i - 1] or run[i] != run[i - 1])
+    for i in range(len(harm)):
+        starts_stretch = harm[i] and (i == 0 or not harm[i - 1] or run[i] != run[i - 1])
         if not starts_stretch:
             continue
         stretches += 1
-        if not alarms[i]:
+        if not alarm[i]:
             continue
         warned += 1
         lead, j = 0, i - 1
-        while j >= 0 and alarms[j] and run[j] == run[i] and not harmful[j]:
+        while j >= 0 and alarm[j] and run[j] == run[i] and not harm[j]:
             lead, j = lead + 1, j - 1
         leads.append(lead)
     return Score(
-        days=len(harmful),
-        harmful_days=int(harmful.sum()),
-        alarm_days=int(alarms.sum()),
-        true_alarms=int((harmful & alarms).sum()),
+        days=len(harm),
+        harmful_days=int(harm.sum()),
+        alarm_days=int(alarm.sum()),
+        true_alarms=int((harm & alarm).sum()),
         stretches=stretches,
         stretches_warned=warned,
         mean_lead_days=float(np.mean(leads)) if leads else None,

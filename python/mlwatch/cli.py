@@ -132,11 +132,10 @@ def evaluate_alarms_command(
     for header in ("rule", "threshold", "precision", "recall", "alarms/30 d", "false/30 d", "lead days"):
         table.add_column(header)
     for _, row in whole.iterrows():
-        table.add_row(
-            row["rule"], _fmt(row["threshold"], 2), _fmt(row["precision"], 2), _fmt(row["recall"], 2),
-            _fmt(row["alarms_per_30_days"], 1), _fmt(row["false_alarms_per_30_days"], 1), _fmt(row["mean_lead_days"], 1),
-        )  # fmt: skip
-    Console().print(table)
+        figures = [("threshold", 2), ("precision", 2), ("recall", 2), ("alarms_per_30_days", 1)]
+        figures += [("false_alarms_per_30_days", 1), ("mean_lead_days", 1)]
+        table.add_row(row["rule"], *(_fmt(row[name], digits) for name, digits in figures))
+    Console(width=max(Console().width, 120)).print(table)
     console.print(f"[green]✓ evaluate-alarms[/]: {', '.join(str(p) for p in result.files)}")
 
 
@@ -166,7 +165,7 @@ def show_command(limit: Annotated[int, typer.Option(help="Days to show (newest l
             _fmt(row.mae, 2),
             _fmt(row.rmse, 2),
         )
-    Console().print(table)
+    Console(width=max(Console().width, 120)).print(table)
 
 
 def _fmt(value: object, digits: int) -> str:

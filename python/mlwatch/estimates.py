@@ -62,7 +62,9 @@ def _with_timestamp(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(timestamp=pd.to_datetime(frame["batch_date"])).drop(columns=["batch_date"])
 
 
-def fetch_frames(warehouse: Warehouse, config: MonitoringConfig, model_version: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+def fetch_frames(
+    warehouse: Warehouse, config: MonitoringConfig, model_version: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The reference's labelled rows (by pickup day) and every production row the model scored (by batch)."""
     features, prediction, target = config.features, config.prediction_column, config.target_column
     columns = ", ".join([*features, prediction])
@@ -94,9 +96,7 @@ def write_estimates(warehouse: Warehouse, config: MonitoringConfig) -> int:
         reference, analysis = fetch_frames(warehouse, config, version)
         if reference.empty or analysis.empty:
             continue
-        daily = estimate_daily_mae(
-            reference, analysis, config.features, config.prediction_column, config.target_column
-        )
+        daily = estimate_daily_mae(reference, analysis, config.features, config.prediction_column, config.target_column)
         daily = daily.assign(model_version=version, method=METHOD, computed_at=computed_at)
         table = pa.Table.from_pandas(daily[PERFORMANCE_ESTIMATE_SCHEMA.names], schema=PERFORMANCE_ESTIMATE_SCHEMA)
         with warehouse.transaction():

@@ -136,7 +136,9 @@ def coefficients(trained: TrainedModel) -> pa.Table:
     meta = trained.metadata
     terms = [*meta.features, INTERCEPT_TERM]
     values = [*(float(c) for c in np.ravel(trained.model.coef_)), float(trained.model.intercept_)]
-    rows = [{"model_version": meta.model_version, "term": t, "coefficient": v} for t, v in zip(terms, values, strict=True)]
+    rows = [
+        {"model_version": meta.model_version, "term": t, "coefficient": v} for t, v in zip(terms, values, strict=True)
+    ]
     return pa.Table.from_pylist(rows, schema=MODEL_COEFFICIENT_SCHEMA)
 
 
@@ -152,7 +154,9 @@ def register(warehouse: Warehouse, trained: TrainedModel) -> None:
         )
         if not known:
             warehouse.append(f"{RAW_SCHEMA}.model_versions", table)
-        warehouse.execute(f"delete from {RAW_SCHEMA}.model_coefficients where model_version = ?", [metadata.model_version])
+        warehouse.execute(
+            f"delete from {RAW_SCHEMA}.model_coefficients where model_version = ?", [metadata.model_version]
+        )
         warehouse.append(f"{RAW_SCHEMA}.model_coefficients", coefficients(trained))
 
 

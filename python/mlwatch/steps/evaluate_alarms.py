@@ -150,11 +150,18 @@ def run(config: MonitoringConfig, warehouse: Warehouse, reporter: Reporter, outp
         f"{days.attrs['reference_days']} days of {config.reference_month}"
     )
     output_dir.mkdir(parents=True, exist_ok=True)
-    csv_path, md_path, png_path = (output_dir / n for n in ("alarm_evaluation.csv", "alarm_evaluation.md", "alarms.png"))
+    csv_path, md_path, png_path = (
+        output_dir / n for n in ("alarm_evaluation.csv", "alarm_evaluation.md", "alarms.png")
+    )
     table.to_csv(csv_path, index=False, float_format="%.4g")
     md_path.write_text(markdown(table, days))
     thresholds = table.drop_duplicates("rule").set_index("rule")["threshold"]
-    plot(days, [r for r in chosen if r.name in ("dle_estimated_harm", "calibrated_prediction_drift")], thresholds, png_path)
+    plot(
+        days,
+        [r for r in chosen if r.name in ("dle_estimated_harm", "calibrated_prediction_drift")],
+        thresholds,
+        png_path,
+    )
     return AlarmEvaluation(table, days, [csv_path, md_path, png_path])
 
 
