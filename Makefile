@@ -15,7 +15,7 @@ endif
 export DBT_PROFILES_DIR := $(CURDIR)/profiles
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: help install demo load metrics show dashboard grafana-dashboard report grant-readonly docs readme dbt-build lint test clean
+.PHONY: help install demo load metrics show dashboard grafana-dashboard report grant-readonly docs readme dbt-build lint test test-fast clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -75,6 +75,12 @@ lint: install ## ruff, sqlfluff (models, grafana) and mypy (strict, on python/ml
 
 test: lint ## Lint, then pytest (unit + the whole pipeline on DuckDB and Postgres, dbt build included)
 	$(VENV)/bin/pytest
+
+# Markers are declared in pyproject.toml; tests/conftest.py fails a test that lacks the ones it needs.
+FAST_TESTS := (not integration and not postgres and not browser) or smoke
+
+test-fast: install ## Unit tests and one DuckDB end-to-end build: no Postgres, no browser, no lint (about a minute)
+	$(VENV)/bin/pytest -m "$(FAST_TESTS)"
 
 .PHONY: bench-load
 bench-load: install ## Loader peak memory and rows/s on 1M and 10M-trip months (Postgres; bench/results/load_memory.json)

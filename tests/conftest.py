@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,7 +26,102 @@ POSTGRES = {
 }
 
 
+# --- Markers --------------------------------------------------------------------------------------------------
+# The Makefile selects tests by marker (`make test-fast`: no Postgres, no browser, one DuckDB build), so a missing
+# marker silently breaks a selection. What a test needs is derived where collection can see it (its fixtures and
+# their params, below) and checked again where it happens (require_postgres, the pipeline build, Chromium starting),
+# which also catches fixtures that ask for others by name at run time. A missing marker fails, naming the one to
+# add, rather than being added for the test: -m selects before anything runs, so a marker learnt at run time would
+# come too late, and one in the source can be read.
+
+POSTGRES_FIXTURES = {"built_postgres"}
+BUILD_FIXTURES = {"built", "built_duckdb", "built_postgres"}
+BROWSERS = {"chromium", "chromium-browser", "chrome", "google-chrome"}
+ADD = {
+    "postgres": '@pytest.mark.postgres, or on a fixture\'s param: pytest.param("postgres", marks=pytest.mark.postgres)',
+    "integration": "@pytest.mark.integration (or the module's pytestmark)",
+    "browser": "@pytest.mark.browser",
+}
+
+
+class Markers:
+    def __init__(self) -> None:
+        self.item: pytest.Item | None = None  # the test being set up, run or torn down
+        # A session that deselected every Postgres test must not touch Postgres at all, not even a shared fixture's
+        # side build of the other warehouse (test_reliability's DirtyBuilds): postgres_answers() says no then.
+        self.postgres_selected = True
+
+    def require(self, marker: str, because: str) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # not the test's own doing: a background build (see Builds.get) or a helper thread
+        if self.item is not None and self.item.get_closest_marker(marker) is None:
+            pytest.fail(f"{self.item.nodeid} {because} but is not marked {marker}: add {ADD[marker]}", pytrace=False)
+
+
+_markers = Markers()
+
+
+def _missing_markers(item: pytest.Item) -> list[str]:
+    """What collection can see: the fixtures a test requests, and a parametrised case named postgres."""
+    fixtures = set(getattr(item, "fixturenames", ()))
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    needs = {}
+    if fixtures & POSTGRES_FIXTURES or any(isinstance(value, str) and value == "postgres" for value in params.values()):
+        needs["postgres"] = "uses Postgres"
+    if fixtures & BUILD_FIXTURES:
+        needs["integration"] = "builds the pipeline on the real files"
+    problems = [
+        f"{item.nodeid} {why} but is not marked {marker}: add {ADD[marker]}"
+        for marker, why in needs.items()
+        if item.get_closest_marker(marker) is None
+    ]
+    if item.get_closest_marker("smoke"):
+        problems += [
+            f"{item.nodeid} is marked smoke and {marker}, but make test-fast runs no {marker} test"
+            for marker in ("postgres", "browser")
+            if item.get_closest_marker(marker)
+        ]
+    return problems
+
+
+def _audit(event: str, args: tuple) -> None:
+    """Chromium started from a test not marked browser fails that test, however the test starts it."""
+    if event != "subprocess.Popen" or _markers.item is None:
+        return
+    argv = args[1]
+    program = argv if isinstance(argv, str | bytes | os.PathLike) else next(iter(argv), "")
+    if Path(os.fsdecode(program).split()[0] if program else "").name in BROWSERS:
+        _markers.require("browser", "starts a browser")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    sys.addaudithook(_audit)
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects: a test missing its marker must not slip out of sight
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    problems = [problem for item in items for problem in _missing_markers(item)]
+    if problems:
+        raise pytest.UsageError("markers out of date (see tests/conftest.py):\n  " + "\n  ".join(problems))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    _markers.postgres_selected = any(item.get_closest_marker("postgres") for item in session.items)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    _markers.item = item
+    try:
+        return (yield)
+    finally:
+        _markers.item = None
+
+
 def postgres_answers() -> bool:
+    """Whether a Postgres server answers, and this session may use it."""
+    if not _markers.postgres_selected:
+        return False
     import psycopg
 
     try:
@@ -37,6 +133,7 @@ def postgres_answers() -> bool:
 
 def require_postgres() -> None:
     """Skip loudly on a laptop without Postgres; under CI a missing server is a failure."""
+    _markers.require("postgres", "uses Postgres (require_postgres)")
     if postgres_answers():
         return
     message = f"no PostgreSQL answers on {POSTGRES['host']}:{POSTGRES['port']}"
@@ -119,28 +216,85 @@ def make_pipeline(target: str, folder: Path) -> Iterator[Pipeline]:
             admin.execute(f'drop database if exists "{database}" with (force)')
 
 
-def _build(target: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+def _build(target: str, folder: Path) -> Iterator[Pipeline]:
     """`mlwatch load && mlwatch metrics` on the default months, as the README runs them."""
     require_data()
     if target == "postgres":
         require_postgres()
-    for pipeline in make_pipeline(target, tmp_path_factory.mktemp(f"built-{target}")):
+    for pipeline in make_pipeline(target, folder):
         pipeline.run("load")
         pipeline.run("metrics")
         yield pipeline
 
 
-@pytest.fixture(scope="session")
-def built_duckdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
-    yield from _build("duckdb", tmp_path_factory)
+class Builds:
+    """The session's pipeline per warehouse, each built in a thread started before the first test runs (the steps
+    are subprocesses), so that the unit tests, and the other warehouse's build, use the second core meanwhile."""
+
+    def __init__(self, factory: pytest.TempPathFactory) -> None:
+        self.factory = factory
+        self.builds: dict[str, Iterator[Pipeline]] = {}
+        self.threads: dict[str, threading.Thread] = {}
+        self.results: dict[str, Pipeline | BaseException] = {}
+
+    def start(self, target: str) -> None:
+        if target not in self.threads:
+            self.builds[target] = _build(target, self.factory.mktemp(f"built-{target}"))
+            self.threads[target] = threading.Thread(target=self._build, args=[target], daemon=True)
+            self.threads[target].start()
+
+    def _build(self, target: str) -> None:
+        try:
+            self.results[target] = next(self.builds[target])
+        except BaseException as error:  # pytest.skip and pytest.fail too: raised again in each test that asks
+            self.results[target] = error
+
+    def get(self, target: str) -> Pipeline:
+        # The thread ran outside any test: the markers are checked here, in the test that asks for the build.
+        _markers.require("integration", f"builds the pipeline on the real files ({target})")
+        if target == "postgres":
+            _markers.require("postgres", "uses Postgres (built_postgres)")
+        self.start(target)
+        self.threads[target].join()
+        result = self.results[target]
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def close(self) -> None:
+        for target, build in self.builds.items():
+            self.threads[target].join()
+            for _ in build:  # drops the Postgres database
+                pass
+
+
+def _needs_build(item: pytest.Item, target: str) -> bool:
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    return f"built_{target}" in getattr(item, "fixturenames", ()) or params.get("built") == target
+
+
+@pytest.fixture(scope="session", autouse=True)
+def builds(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Builds]:
+    """Starts the builds the selected tests need; a test that asks for a build some other way gets it on demand."""
+    builds = Builds(tmp_path_factory)
+    for target in ("duckdb", "postgres"):
+        if any(_needs_build(item, target) for item in request.session.items):
+            builds.start(target)
+    yield builds
+    builds.close()
 
 
 @pytest.fixture(scope="session")
-def built_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
-    yield from _build("postgres", tmp_path_factory)
+def built_duckdb(builds: Builds) -> Pipeline:
+    return builds.get("duckdb")
 
 
-@pytest.fixture(params=["duckdb", "postgres"])
+@pytest.fixture(scope="session")
+def built_postgres(builds: Builds) -> Pipeline:
+    return builds.get("postgres")
+
+
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=[pytest.mark.postgres])])
 def built(request: pytest.FixtureRequest) -> Pipeline:
     """The built pipeline on each warehouse in turn."""
     return request.getfixturevalue(f"built_{request.param}")

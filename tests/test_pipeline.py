@@ -177,6 +177,7 @@ def test_dbt_build_passes_every_model_and_test(built: Pipeline) -> None:
     assert "ERROR=0" in result.stdout and "PASS=" in result.stdout
 
 
+@pytest.mark.postgres
 def test_duckdb_and_postgres_agree(built_duckdb: Pipeline, built_postgres: Pipeline) -> None:
     query = (
         "select batch_date, model_version, metric_name, column_name, metric_value, stat_test, threshold, "

@@ -337,7 +337,7 @@ def dirty_builds(tmp_path_factory: pytest.TempPathFactory, dirty_data: DirtyData
     builds.close()
 
 
-@pytest.fixture(scope="module", params=TARGETS)
+@pytest.fixture(scope="module", params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
 def dirty(request: pytest.FixtureRequest, dirty_builds: DirtyBuilds) -> Dirty:
     if request.param == "postgres":
         require_postgres()
@@ -657,7 +657,7 @@ def test_kill_during_metrics_then_rerun_equals_the_uninterrupted_run(dirty: Dirt
 # --- configuration: refused before anything runs ----------------------------------------------------------------
 
 
-@pytest.fixture(params=TARGETS)
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
 def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Pipeline]:
     if request.param == "postgres":
         require_postgres()

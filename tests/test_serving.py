@@ -357,6 +357,7 @@ def _assert_reads_marts_only(con: psycopg.Connection, mart: str, raw: str) -> No
 
 
 @pytest.mark.postgres
+@pytest.mark.integration
 def test_readonly_role_reads_the_marts_and_nothing_else(built_postgres: Pipeline, reader: ReadonlyRole) -> None:
     with _connect(built_postgres.env["POSTGRES_DB"], reader) as con:
         _assert_reads_marts_only(con, "marts.daily_model_monitoring", "raw.green_trips")
@@ -433,6 +434,7 @@ def variables(read: static.Query) -> dict[str, static.VariableValue]:
 
 
 @pytest.mark.postgres
+@pytest.mark.integration
 def test_template_variables_offer_the_model_and_the_drift_columns(
     built_postgres: Pipeline, variables: dict[str, static.VariableValue]
 ) -> None:
@@ -447,6 +449,7 @@ def _panel_frame(panel: dict[str, Any], read: static.Query, variables: dict[str,
 
 
 @pytest.mark.postgres
+@pytest.mark.integration
 @pytest.mark.parametrize("panel", PANELS, ids=lambda panel: panel["title"])
 def test_panel_query_returns_what_its_panel_draws(
     panel: dict[str, Any], read: static.Query, variables: dict[str, static.VariableValue]
@@ -489,6 +492,7 @@ def _demo_rows(read: static.Query, mart: str, variables: dict[str, static.Variab
 
 
 @pytest.mark.postgres
+@pytest.mark.integration
 def test_status_panels_show_the_daily_tests_and_the_pipeline_health(
     built_postgres: Pipeline,
     read: static.Query,
@@ -545,6 +549,7 @@ def test_status_panels_show_the_daily_tests_and_the_pipeline_health(
 
 
 @pytest.mark.postgres
+@pytest.mark.integration
 def test_drift_panels_show_the_calibrated_verdicts_beside_evidentlys(
     built_postgres: Pipeline,
     read: static.Query,
@@ -588,6 +593,7 @@ def test_drift_panels_show_the_calibrated_verdicts_beside_evidentlys(
 
 
 @pytest.mark.postgres
+@pytest.mark.integration
 def test_model_health_and_data_quality_panels_show_the_marts_values(
     built_postgres: Pipeline, frames: dict[str, pd.DataFrame]
 ) -> None:
@@ -613,6 +619,7 @@ def test_model_health_and_data_quality_panels_show_the_marts_values(
 
 
 @pytest.mark.postgres
+@pytest.mark.integration
 def test_segment_and_trend_panels_summarise_the_marts(
     read: static.Query, variables: dict[str, static.VariableValue], frames: dict[str, pd.DataFrame]
 ) -> None:
@@ -638,6 +645,7 @@ def test_segment_and_trend_panels_summarise_the_marts(
 
 
 @pytest.mark.postgres
+@pytest.mark.integration
 @pytest.mark.parametrize("rule", ALERT_RULES, ids=lambda rule: rule["uid"])
 def test_alert_rule_query_gives_one_labelled_number_per_model(
     built_postgres: Pipeline, rule: dict[str, Any], read: static.Query
@@ -653,6 +661,7 @@ def test_alert_rule_query_gives_one_labelled_number_per_model(
 
 
 @pytest.mark.postgres
+@pytest.mark.integration
 def test_alert_conditions_agree_with_the_marts_on_every_day(built_postgres: Pipeline) -> None:
     """Each rule's comparison, applied to every demo day, fires exactly on the days the marts flag."""
     daily = built_postgres.query(
@@ -694,6 +703,7 @@ def test_dashboard_command_renders_every_panel_offline(built: Pipeline, tmp_path
 
 
 @pytest.mark.postgres
+@pytest.mark.integration
 def test_static_panels_read_the_same_data_on_both_warehouses(built_duckdb: Pipeline, built_postgres: Pipeline) -> None:
     frames = []
     for pipeline in (built_duckdb, built_postgres):
@@ -756,6 +766,7 @@ def _console_messages(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if ":CONSOLE" in line]
 
 
+@pytest.mark.browser
 def test_console_check_catches_page_errors(tmp_path: Path) -> None:
     page = tmp_path / "broken.html"
     page.write_text("<html><body><script>console.error('bad'); missingFunction();</script></body></html>")
@@ -764,6 +775,7 @@ def test_console_check_catches_page_errors(tmp_path: Path) -> None:
 
 
 @pytest.mark.integration
+@pytest.mark.browser
 def test_static_dashboard_renders_in_a_browser(built_duckdb: Pipeline, tmp_path: Path) -> None:
     output = tmp_path / "dashboard.html"
     built_duckdb.run("dashboard", "--output", str(output))

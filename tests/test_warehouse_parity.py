@@ -83,7 +83,7 @@ def cloned(source: Pipeline, folder: Path) -> Iterator[Pipeline]:
             admin.execute(f'drop database if exists "{env["POSTGRES_DB"]}" with (force)')
 
 
-@pytest.fixture(scope="module", params=["duckdb", "postgres"])
+@pytest.fixture(scope="module", params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
 def engines(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engines]:
     """The session's pipeline (Evidently engine) and a copy of it recomputed by the warehouse engine."""
     evidently = request.getfixturevalue(f"built_{request.param}")
