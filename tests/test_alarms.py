@@ -110,3 +110,21 @@ def test_attribution_is_coefficient_times_mean_change_and_adds_up_to_the_shift(b
     assert mart.loc[day_means.index, features].to_numpy() == pytest.approx(expected.to_numpy(), rel=1e-9, abs=1e-9)
     shift = day_means["prediction"] - reference_means["prediction"]
     assert mart.loc[day_means.index, features].sum(axis=1).to_numpy() == pytest.approx(shift.to_numpy(), abs=1e-9)
+
+
+@pytest.mark.integration
+def test_evaluate_alarms_scores_the_old_default_as_the_marts_say(built, tmp_path) -> None:
+    completed = built.run("evaluate-alarms", "--output-dir", str(tmp_path))
+    assert "calibrated_prediction_drift" in completed.stdout
+    table = pd.read_csv(tmp_path / "alarm_evaluation.csv")
+    assert (tmp_path / "alarms.png").stat().st_size > 10_000
+    days = built.query(
+        "select daily.prediction_drift_to_calibrated_threshold as drift, estimates.is_harmful "
+        "from marts.daily_model_monitoring as daily inner join marts.daily_performance_estimates as estimates "
+        "using (batch_date, model_version) where estimates.is_harmful is not null"
+    )
+    alarm, harm = days["drift"] > 1, days["is_harmful"].astype(bool)
+    row = table[(table["rule"] == "calibrated_prediction_drift") & (table["period"] == "whole")].iloc[0]
+    assert (row["days"], row["harmful_days"], row["alarm_days"]) == (len(days), harm.sum(), alarm.sum())
+    assert row["true_alarms"] == (alarm & harm).sum()
+    assert row["alarms_per_30_days"] == pytest.approx(30 * alarm.sum() / len(days), rel=1e-3)
