@@ -36,6 +36,12 @@ batch_metrics as (
 
 ),
 
+performance_estimates as (
+
+    select * from {{ ref('stg_monitoring__performance_estimates') }}
+
+),
+
 segment_disparities as (
 
     select
@@ -96,6 +102,9 @@ final as (
             reference_stats.{{ measure }} as reference_{{ measure }},
         {%- endfor %}
         batch_stats.mae / nullif(reference_stats.mae, 0) as mae_ratio_to_reference,
+        -- known before the labels: Direct Loss Estimation's expected MAE (daily_performance_estimates)
+        performance_estimates.estimated_mae,
+        performance_estimates.estimated_mae / nullif(reference_stats.mae, 0) as estimated_mae_ratio_to_reference,
         segment_disparities.borough_mae_disparity,
         segment_disparities.time_of_day_mae_disparity,
         batch_metrics.batch_date is not null as metrics_computed,
@@ -114,6 +123,10 @@ final as (
         on
             batch_dates.batch_date = batch_metrics.batch_date
             and model_versions.model_version = batch_metrics.model_version
+    left join performance_estimates
+        on
+            batch_dates.batch_date = performance_estimates.batch_date
+            and model_versions.model_version = performance_estimates.model_version
     left join segment_disparities
         on
             batch_dates.batch_date = segment_disparities.batch_date

@@ -1,6 +1,6 @@
 {#- Each day's metrics checked against seeds/metric_thresholds.csv: 'fail' beyond the fail threshold,
     'warn' beyond the warn threshold, 'pass' otherwise, 'no_data' when the day has no value (an empty
-    batch, or metrics not computed yet). -#}
+    batch, or metrics not computed yet). A test without a fail threshold is a diagnostic: `warn` at most. -#}
 with
 
 metrics as (

@@ -154,6 +154,29 @@ def metrics_command(
     console.print(f"[green]✓ metrics[/]: {run.days_computed} day(s) computed, {time.perf_counter() - started:.1f} s")
 
 
+@app.command("evaluate-alarms")
+def evaluate_alarms_command(
+    output_dir: Annotated[Path, typer.Option(help="Where to write the table (CSV, Markdown) and the plot.")] = Path(
+        "reports/alarms"
+    ),
+) -> None:
+    """Score alarm rules against harmful days (MAE >= harm_mae_ratio x the reference's); see docs/alarms.md."""
+    from mlwatch.steps import evaluate_alarms  # matplotlib and pandas: only this command needs them
+
+    with _step("evaluate-alarms") as (config, settings), connected(settings) as warehouse:
+        result = evaluate_alarms.run(config, warehouse, RichReporter(), output_dir)
+    whole = result.table[result.table["period"] == "whole"]
+    table = Table(title="alarm rules over the whole period (thresholds fitted on the first half)")
+    for header in ("rule", "threshold", "precision", "recall", "alarms/30 d", "false/30 d", "lead days"):
+        table.add_column(header)
+    for _, row in whole.iterrows():
+        figures = [("threshold", 2), ("precision", 2), ("recall", 2), ("alarms_per_30_days", 1)]
+        figures += [("false_alarms_per_30_days", 1), ("mean_lead_days", 1)]
+        table.add_row(row["rule"], *(_fmt(row[name], digits) for name, digits in figures))
+    Console(width=max(Console().width, 120)).print(table)
+    console.print(f"[green]✓ evaluate-alarms[/]: {', '.join(str(p) for p in result.files)}")
+
+
 @app.command("show")
 def show_command(limit: Annotated[int, typer.Option(help="Days to show (newest last).")] = 31) -> None:
     """Print the daily metrics from the marts."""
@@ -182,7 +205,7 @@ def show_command(limit: Annotated[int, typer.Option(help="Days to show (newest l
             _fmt(row.mae, 2),
             _fmt(row.rmse, 2),
         )
-    Console().print(table)
+    Console(width=max(Console().width, 120)).print(table)
 
 
 def _fmt(value: object, digits: int) -> str:

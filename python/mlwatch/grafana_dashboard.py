@@ -253,21 +253,25 @@ def _stat(sql: SqlFiles, panel_id: int, title: str, description: str, unit: str,
 
 def _mae_by_segment(sql: SqlFiles, panel_id: int, title: str, description: str) -> barchart.Panel:
     """A segment's MAE over the time range beside its reference MAE, one pair of bars per segment."""
-    return (
+    return _bars(sql, panel_id, title, description, "segment", {"MAE": "blue", "reference MAE": GREY}).min(0)
+
+
+def _bars(
+    sql: SqlFiles, panel_id: int, title: str, description: str, x_field: str, colors: dict[str, str]
+) -> barchart.Panel:
+    """Horizontal grouped bars in minutes: one category per row of `x_field`, one bar per field of `colors`."""
+    panel = (
         _panel(barchart.Panel(), sql, panel_id, title, description, (8, 12))
         .unit("m")
         .decimals(2)
-        .min(0)
         .color_scheme(dashboard_builders.FieldColor().mode(FieldColorModeId.PALETTE_CLASSIC))
         .fill_opacity(80)
         .gradient_mode(common.GraphGradientMode.NONE)
         .line_width(1)
         .axis_placement(common.AxisPlacement.AUTO)
         .thresholds(_steps(("green", None)))
-        .override_by_name("MAE", [_color("blue")])
-        .override_by_name("reference MAE", [_color(GREY)])
         .orientation(common.VizOrientation.HORIZONTAL)
-        .x_field("segment")
+        .x_field(x_field)
         .show_value(common.VisibilityMode.AUTO)
         .stacking(common.StackingMode.NONE)
         .group_width(0.7)
@@ -276,6 +280,9 @@ def _mae_by_segment(sql: SqlFiles, panel_id: int, title: str, description: str) 
         .legend(_legend())
         .tooltip(_tooltip(common.TooltipDisplayMode.MULTI))
     )
+    for name, color in colors.items():
+        panel = panel.override_by_name(name, [_color(color)])
+    return panel
 
 
 # --- The dashboard -----------------------------------------------------------------------------------------
@@ -492,7 +499,41 @@ def _model_health_panels(sql: SqlFiles) -> Panels:
         .decimals(2)
         .override_by_name("mean error", [_color("purple")])
         .override_by_name("reference mean error", _reference_line("purple")),
+        _timeseries(
+            sql,
+            21,
+            "Estimated MAE before the labels",
+            "MAE estimated from the features and predictions alone (NannyML's Direct Loss Estimation, "
+            "marts.daily_performance_estimates) with its confidence band, beside the realized MAE once the labels "
+            "are in. Dashed red: harm, harm_mae_ratio x the reference's MAE; the daily test "
+            "estimated_mae_vs_reference fails when the estimate reaches the threshold fitted in docs/alarms.md.",
+            12,
+            "m",
+        )
+        .axis_label("minutes")
+        .min(0)
+        .decimals(2)
+        .override_by_name("estimated MAE", [_color("orange")])
+        .override_by_name("band low", _reference_line("orange"))
+        .override_by_name("band high", _reference_line("orange"))
+        .override_by_name("realized MAE", [_color("blue")])
+        .override_by_name("harm level", _reference_line("red")),
+        _what_moved_the_predictions(sql),
     ]
+
+
+def _what_moved_the_predictions(sql: SqlFiles) -> barchart.Panel:
+    """Each feature's contribution to the shift of the mean prediction, averaged over the time range."""
+    return _bars(
+        sql,
+        22,
+        "What moved the predictions",
+        "The shift of the mean prediction from the reference's (minutes, averaged over the time range) split "
+        "into each feature's contribution: its coefficient x the change of its mean "
+        "(marts.daily_prediction_attribution). The contributions add up to the shift.",
+        "feature",
+        {"contribution": "purple", "mean prediction shift": GREY},
+    )
 
 
 def _data_quality_panels(sql: SqlFiles) -> Panels:

@@ -10,6 +10,7 @@ BATCH_DATES = "intermediate.int_batch_dates_spined"
 ENGINE_COLUMN_DRIFT = "intermediate.int_column_drift_computed"
 ENGINE_METRICS = "intermediate.int_batch_metrics_computed"
 DAILY_MODEL_MONITORING = "marts.daily_model_monitoring"
+PERFORMANCE_ESTIMATES = "marts.daily_performance_estimates"
 
 # selectors.yml: what each step builds.
 TRAINING_INPUTS = "training_inputs"

@@ -87,6 +87,30 @@ MODEL_VERSION_SCHEMA = _schema(
     ]
 )
 
+# A linear model's terms (each feature and the intercept): daily_prediction_attribution splits the shift of the
+# mean prediction into coefficient x change of the feature's mean in SQL.
+MODEL_COEFFICIENT_SCHEMA = _schema(
+    [
+        ("model_version", pa.string()),
+        ("term", pa.string()),
+        ("coefficient", pa.float64()),
+    ]
+)
+
+# Each day's estimated MAE before its labels, by Direct Loss Estimation (python/mlwatch/estimates.py).
+PERFORMANCE_ESTIMATE_SCHEMA = _schema(
+    [
+        ("batch_date", pa.date32()),
+        ("model_version", pa.string()),
+        ("estimated_rows", pa.int64()),
+        ("estimated_mae", pa.float64()),
+        ("estimated_mae_lower", pa.float64()),
+        ("estimated_mae_upper", pa.float64()),
+        ("method", pa.string()),
+        ("computed_at", pa.timestamp("us")),
+    ]
+)
+
 BATCH_METRIC_SCHEMA = _schema(
     [
         ("batch_date", pa.date32()),
@@ -187,6 +211,8 @@ RAW_TABLES: dict[str, pa.Schema] = {
     "rejected_trips": REJECTED_TRIPS_SCHEMA,
     "taxi_zones": ZONE_SCHEMA,
     "model_versions": MODEL_VERSION_SCHEMA,
+    "model_coefficients": MODEL_COEFFICIENT_SCHEMA,
+    "performance_estimates": PERFORMANCE_ESTIMATE_SCHEMA,
     "predictions": PREDICTION_SCHEMA,
     "batch_metrics": BATCH_METRIC_SCHEMA,
     "pipeline_runs": PIPELINE_RUN_SCHEMA,

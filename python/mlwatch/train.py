@@ -24,7 +24,7 @@ from sklearn.metrics import mean_absolute_error
 from mlwatch.config import MonitoringConfig
 from mlwatch.errors import TrainingError
 from mlwatch.relations import TRIPS_SPLIT
-from mlwatch.schema import MODEL_VERSION_SCHEMA, PREDICTION_SCHEMA
+from mlwatch.schema import MODEL_COEFFICIENT_SCHEMA, MODEL_VERSION_SCHEMA, PREDICTION_SCHEMA
 from mlwatch.warehouse import RAW_SCHEMA, Warehouse
 
 PREDICTION_BATCH_ROWS = 200_000
@@ -128,8 +128,24 @@ def _write_atomically(path: Path, content: bytes) -> None:
     partial.replace(path)
 
 
-def register(warehouse: Warehouse, metadata: ModelMetadata) -> None:
-    """Record the version once; retraining the same model keeps its first registration (and trained_at)."""
+INTERCEPT_TERM = "intercept"
+
+
+def coefficients(trained: TrainedModel) -> pa.Table:
+    """The linear model's terms, one row per feature plus the intercept (the version hashes the same values)."""
+    meta = trained.metadata
+    terms = [*meta.features, INTERCEPT_TERM]
+    values = [*(float(c) for c in np.ravel(trained.model.coef_)), float(trained.model.intercept_)]
+    rows = [
+        {"model_version": meta.model_version, "term": t, "coefficient": v} for t, v in zip(terms, values, strict=True)
+    ]
+    return pa.Table.from_pylist(rows, schema=MODEL_COEFFICIENT_SCHEMA)
+
+
+def register(warehouse: Warehouse, trained: TrainedModel) -> None:
+    """Record the version once (retraining the same model keeps its first registration and trained_at),
+    and its coefficients, replaced so that a warehouse registered before they were recorded gains them."""
+    metadata = trained.metadata
     row = {**asdict(metadata), "features": json.dumps(metadata.features)}
     table = pa.Table.from_pylist([row], schema=MODEL_VERSION_SCHEMA)
     with warehouse.transaction():
@@ -138,6 +154,10 @@ def register(warehouse: Warehouse, metadata: ModelMetadata) -> None:
         )
         if not known:
             warehouse.append(f"{RAW_SCHEMA}.model_versions", table)
+        warehouse.execute(
+            f"delete from {RAW_SCHEMA}.model_coefficients where model_version = ?", [metadata.model_version]
+        )
+        warehouse.append(f"{RAW_SCHEMA}.model_coefficients", coefficients(trained))
 
 
 def predict_frame(model: LinearRegression, frame: pd.DataFrame, features: list[str]) -> pd.Series:

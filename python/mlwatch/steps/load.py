@@ -89,7 +89,7 @@ def run(
             train, validation = trainer.fetch_training_frames(warehouse, config)
             trained = trainer.fit(train, validation, config)
             model_path = trainer.save(trained, config.project_dir / "models" / "trained")
-            trainer.register(warehouse, trained.metadata)
+            trainer.register(warehouse, trained)
             scored = trainer.score(warehouse, trained, config)
             written.rows += scored
     except MlwatchError as error:

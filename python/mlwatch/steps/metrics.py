@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from mlwatch import estimates
 from mlwatch.batches import DRIFT_SIDES, MetricsRun
 from mlwatch.config import MonitoringConfig
 from mlwatch.engines import engine_module, load_engine
 from mlwatch.errors import ConfigError
 from mlwatch.relations import METRIC_INPUTS, SERVING
 from mlwatch.steps import Reporter, Written, build, importing, require, require_last_load_complete
-from mlwatch.warehouse import WarehouseSettings
+from mlwatch.warehouse import WarehouseSettings, connected
 
 # The stat tests the warehouse engine implements and the column kinds each takes: the keys of
 # engine_stat_tests() in macros/warehouse_engine.sql (tests/test_reliability.py compares the two).
@@ -80,7 +81,10 @@ def run(
             on_start=ticker.total,
             on_day=lambda day: ticker.advance(description=f"daily batches ({day})"),
         )
-    written.rows = run.rows_written
+    with reporter.waiting("performance estimates (NannyML DLE)"), connected(settings) as warehouse:
+        estimated = estimates.write_estimates(warehouse, config)
+    reporter.say(f"  estimated MAE (Direct Loss Estimation): {estimated} day(s)")
+    written.rows = run.rows_written + estimated
     reporter.say(
         f"  {name}: {run.days_computed} day(s) for {run.model_versions} model version(s), "
         f"{run.rows_written:,} metric rows, {run.seconds:.2f} s"
