@@ -788,6 +788,14 @@ def _replace(old: str, new: str) -> Callable[[str], str]:
 
 
 COLUMNS, THRESHOLDS = "monitored_columns.csv", "metric_thresholds.csv"
+
+
+def _line(seed: str, text: str) -> int:
+    """The line of the committed seed that holds `text` (1 = the header), as the error names it."""
+    lines = (PROJECT_DIR / "seeds" / seed).read_text().splitlines()
+    return next(number for number, line in enumerate(lines, start=1) if text in line)
+
+
 # case -> (seed file and its edit, env, the step run with its arguments, the message)
 BAD_CONFIGS: dict[str, tuple[tuple[str, Callable[[str], str]] | None, dict[str, str], list[str], str]] = {
     "unknown_column": (
@@ -816,23 +824,26 @@ BAD_CONFIGS: dict[str, tuple[tuple[str, Callable[[str], str]] | None, dict[str, 
         "monitored_columns.csv: line 4: column_name 'fare_amount ' has surrounding spaces",
     ),
     "metric_name_typo": (
-        (THRESHOLDS, _replace("mae_ratio_to_reference,", "mae_ratio_to_referense,")),
+        (THRESHOLDS, _replace(",mae_ratio_to_reference,", ",mae_ratio_to_referense,")),
         {},
         ["metrics"],
-        "metric_thresholds.csv: line 5: metric_name 'mae_ratio_to_referense' is not a metric of daily_metric_trends",
+        f"metric_thresholds.csv: line {_line(THRESHOLDS, ',mae_ratio_to_reference,')}: "
+        "metric_name 'mae_ratio_to_referense' is not a metric of daily_metric_trends",
     ),
     "direction_typo": (
         (THRESHOLDS, _replace("volume_ratio_to_reference,min,", "volume_ratio_to_reference,minimum,")),
         {},
         ["load"],
-        "metric_thresholds.csv: line 6: direction 'minimum' is not one of max, min",
+        f"metric_thresholds.csv: line {_line(THRESHOLDS, 'volume_ratio_to_reference,min,')}: "
+        "direction 'minimum' is not one of max, min",
     ),
     # class 6: known failures in one line, not a traceback
     "non_numeric_threshold": (
         (THRESHOLDS, _replace(",max,1.1,1.25,", ",max,1.1,1.25x,")),
         {},
         ["metrics"],
-        "metric_thresholds.csv: line 5: fail_threshold '1.25x' is not a finite number",
+        f"metric_thresholds.csv: line {_line(THRESHOLDS, ',max,1.1,1.25,')}: "
+        "fail_threshold '1.25x' is not a finite number",
     ),
     "non_numeric_column_threshold": (
         (COLUMNS, _replace("trip_distance,numerical_feature,,", "trip_distance,numerical_feature,wasserstein,0.1.2")),

@@ -55,7 +55,9 @@ def test_a_bad_date_fails_with_one_clear_line(built_duckdb: Pipeline, tmp_path, 
     output = tmp_path / "reports"
     run = built_duckdb.run("report", "--date", date, "--output-dir", str(output), check=False)
     assert run.returncode == 1
-    assert run.stderr.strip() == f"✗ report failed: {message}"
+    assert re.fullmatch(
+        rf"✗ report failed: {re.escape(message)} \(details: \S+mlwatch-errors\.log\)", run.stderr.strip()
+    )
     assert not output.exists()
 
 
@@ -68,7 +70,8 @@ def test_a_production_day_without_trips_fails_with_one_clear_line(built_duckdb: 
     run = pipeline.run("report", "--date", "2021-03-15", "--output-dir", str(output), check=False)
     assert run.returncode == 1
     assert re.fullmatch(
-        r"✗ report failed: No trip on 2021-03-15 passes the input rules \(model \w+\): nothing to report",
+        r"✗ report failed: No trip on 2021-03-15 passes the input rules \(model \w+\): nothing to report"
+        r" \(details: \S+mlwatch-errors\.log\)",
         run.stderr.strip(),
     )
     assert not output.exists()

@@ -148,8 +148,15 @@ def metrics_command(
     """Compute Evidently metrics for every daily batch not yet computed, then build the marts."""
     started = time.perf_counter()
     with _step("metrics") as (config, settings):
-        metrics_step.check_ready(config, settings, engine)
-        with recorded_step(settings, "metrics") as written:
+
+        def ready() -> None:
+            metrics_step.check_ready(config, settings, engine)
+
+        # Checked before the lock, so that a refused step leaves nothing behind (not even a lock file), but for
+        # a DuckDB file: opening it could fail the run that holds the lock, so it is checked under the lock.
+        if settings.target != "duckdb" or not settings.duckdb_path.is_file():
+            ready()
+        with recorded_step(settings, "metrics", ready=ready) as written:
             run = metrics_step.run(config, settings, RichReporter(), written, engine, full_refresh)
     console.print(f"[green]✓ metrics[/]: {run.days_computed} day(s) computed, {time.perf_counter() - started:.1f} s")
 

@@ -1,5 +1,7 @@
-"""The pipeline's writing steps (`load`, `metrics`) as functions, and what every step shares: the writer lock,
-the run log, dbt builds by selector, and a Reporter through which a step tells the user what it does.
+"""The pipeline's writing steps as functions, with what they share: lock, run log, dbt builds, a Reporter.
+
+Every step (`load`, `metrics`, `evaluate-alarms`) holds the writer lock, is recorded in the run log, builds what
+it reads with dbt by selector, and tells the user what it does through a Reporter.
 
 The CLI is a thin layer over these functions: it reads the configuration, hands them a Reporter that draws with
 rich, and turns an MlwatchError into one line and exit code 1.
@@ -9,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, closing, contextmanager, suppress
 from dataclasses import dataclass
 from typing import Protocol
@@ -48,10 +50,13 @@ class Written:
 
 
 @contextmanager
-def recorded_step(settings: WarehouseSettings, name: str) -> Iterator[Written]:
+def recorded_step(settings: WarehouseSettings, name: str, ready: Callable[[], None] | None = None) -> Iterator[Written]:
     """A step that writes: holds the warehouse's writer lock (mlwatch.locks: a second run is refused before it
-    records anything), recorded in raw.pipeline_runs as running, then as success or failed."""
+    records anything), checks that it is `ready` (under the lock, since the check reads the warehouse another
+    run may hold open), then is recorded in raw.pipeline_runs as running, then as success or failed."""
     with step_lock(settings, name):
+        if ready:
+            ready()
         run_id = runlog.record_start(settings, name)
         written = Written()
         try:
