@@ -723,9 +723,12 @@ def test_exact_duplicates_are_counted_per_day_and_kept_out_of_every_metric(
         )
         days = pd.to_datetime(counted.batch_date).dt.date
         assert dict(zip(days, counted.duplicate_trips.astype(int), strict=True)) == expected
+        per_file = scalar(dirty.pipeline, "select duplicate_trips from marts.production_file_defects")
+        assert per_file == int(kept.duplicated(keep="first").sum())
         # every metric, daily volume and test, and the model, are those of the file without its copies
         now = snapshot(dirty.pipeline)
-        compared = [t for t in dirty.baseline if t.startswith("marts.") and t != "marts.daily_data_defects"]
+        defects = ("marts.daily_data_defects", "marts.production_file_defects")
+        compared = [t for t in dirty.baseline if t.startswith("marts.") and t not in defects]
         compared += ["raw.batch_metrics", "raw.model_versions"]
         assert_same({t: now[t] for t in compared}, {t: dirty.baseline[t] for t in compared})
     finally:
