@@ -10,7 +10,7 @@
 
 with
 
-trips as (
+trips as not materialized (
 
     select * from {{ ref('int_trips_scored') }}
     where split = 'production' and passes_input_rules and {{ engine_batch_dates_filter('batch_date') }}
@@ -33,7 +33,7 @@ final as (
         value,
         category,
         value_count,
-        {{ engine_running_count(['batch_date', 'model_version']) }} as cumulative_count
+        cumulative_count
     from counted
 
 )
