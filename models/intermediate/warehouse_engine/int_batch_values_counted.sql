@@ -10,7 +10,7 @@
 
 with
 
-trips as not materialized (
+trips as (
 
     select * from {{ ref('int_trips_scored') }}
     where split = 'production' and passes_input_rules and {{ engine_batch_dates_filter('batch_date') }}
