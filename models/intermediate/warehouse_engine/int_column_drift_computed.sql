@@ -4,7 +4,7 @@
     with scipy exactly as Evidently does (raw.drift_p_values, joined by int_batch_metrics_computed).
 
     The three per-test results are materialized CTEs: Postgres cannot estimate their size through the
-    lateral look-ups and window functions, and once its statistics of the profiles are fresh it would
+    as-of look-ups and window functions, and once its statistics of the profiles are fresh it would
     re-run them for each row of `tests` (two minutes instead of two seconds on a month).
 
     Normed Wasserstein (stattests/wasserstein_distance_norm.py): scipy's integral of |F_ref - F_batch|
@@ -81,7 +81,8 @@ located as (
     {{ asof_left_join(
         ref('int_reference_values_profiled'), 'below',
         [('points.model_version', 'model_version'), ('points.column_name', 'column_name')],
-        'points.value', '>=', 'value', probes='points'
+        'points.value', '>=', 'value', probes='points',
+        columns=['value', 'value_count', 'cumulative_count', 'cumulative_share', 'cdf_integral']
     ) }}
 
 ),
@@ -162,7 +163,8 @@ crossed as (
     {{ asof_left_join(
         ref('int_reference_values_profiled'), 'crossing',
         [('intervals.model_version', 'model_version'), ('intervals.column_name', 'column_name')],
-        'intervals.current_share', '<=', 'cumulative_share', probes='intervals'
+        'intervals.current_share', '<=', 'cumulative_share', probes='intervals',
+        columns=['value', 'cdf_integral']
     ) }}
 
 ),
