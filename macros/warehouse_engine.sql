@@ -107,8 +107,11 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- One row per distinct observed value of each column of `roles`, with its count, grouped by `keys`.
-    `profiled`, when given, skips (model version, column) pairs that relation already holds. -#}
+{#- One row per distinct observed value of each column of `roles`, with its count, grouped by `keys`;
+    numerical values also carry their running count within the column (the rows up to and including the
+    value), so a CDF at any point is one lookup away. Each column takes its running count on its own rows:
+    one window over all columns' rows costs Postgres a third more. `profiled`, when given, skips
+    (model version, column) pairs that relation already holds. -#}
 {% macro engine_value_counts(relation, keys, roles, profiled=none) -%}
     {%- set columns = engine_columns(roles) -%}
     {%- for column in columns %}
@@ -117,7 +120,14 @@
         '{{ column.name }}' as column_name,
         '{{ column.kind }}' as column_kind,
         {{ engine_observed_value(column) }},
-        count(*) as value_count
+        count(*) as value_count,
+        {%- if column.kind == 'numerical' %}
+        cast(sum(count(*)) over (
+            partition by {{ keys | join(', ') }} order by {{ column.name }} rows between unbounded preceding and current row
+        ) as bigint) as cumulative_count
+        {%- else %}
+        cast(null as bigint) as cumulative_count
+        {%- endif %}
     from {{ relation }}
     where
         {{ engine_is_observed(column) }}
@@ -136,22 +146,11 @@
         cast(null as {{ dbt.type_string() }}) as column_kind,
         cast(null as double precision) as value,
         cast(null as {{ dbt.type_string() }}) as category,
-        cast(0 as bigint) as value_count
+        cast(0 as bigint) as value_count,
+        cast(null as bigint) as cumulative_count
     from {{ relation }}
     where false
     {%- endfor %}
-{%- endmacro %}
-
-{#- A numerical value's running count within its column of `engine_value_counts`' rows grouped by
-    `keys`: the rows up to and including it, so a CDF at any point is one lookup away. -#}
-{% macro engine_running_count(keys) -%}
-    case
-        when column_kind = 'numerical'
-            then cast(sum(value_count) over (
-                partition by {{ keys | join(', ') }}, column_name
-                order by value rows between unbounded preceding and current row
-            ) as bigint)
-    end
 {%- endmacro %}
 
 {#- The batch dates this run computes: MLWATCH_ENGINE_BATCH_DATES (comma-separated, set by
@@ -194,12 +193,16 @@
     `ordered` <= probe, with '>' the greatest < probe, with '<=' the least >= probe. `equal` pairs
     a probe-side expression with a column of `relation` that must match. Pass a model (ref), not a
     CTE: Postgres answers each probe from the model's index (engine_lookup_indexes), and a CTE used
-    twice is materialized without one. -#}
-{% macro asof_left_join(relation, alias, equal, probe, op, ordered) -%}
-    {{ return(adapter.dispatch('asof_left_join', 'mlwatch')(relation, alias, equal, probe, op, ordered)) }}
+    twice is materialized without one. When the probes are about as many as `relation`'s rows, name
+    the relation they come from as `probes` (the expressions' qualifier) and the columns of `relation`
+    the query reads as `columns`: Postgres then sorts both
+    sides together once and carries each step forward to the probes after it, as DuckDB's ASOF join
+    does, instead of one index probe per row (three times faster on a month's 67,000 batch points). -#}
+{% macro asof_left_join(relation, alias, equal, probe, op, ordered, probes=none, columns=none) -%}
+    {{ return(adapter.dispatch('asof_left_join', 'mlwatch')(relation, alias, equal, probe, op, ordered, probes, columns)) }}
 {%- endmacro %}
 
-{% macro duckdb__asof_left_join(relation, alias, equal, probe, op, ordered) -%}
+{% macro duckdb__asof_left_join(relation, alias, equal, probe, op, ordered, probes=none, columns=none) -%}
     asof left join {{ relation }} as {{ alias }}
         on
             {%- for left, right in equal %}
@@ -208,7 +211,8 @@
             {{ probe }} {{ op }} {{ alias }}.{{ ordered }}
 {%- endmacro %}
 
-{% macro default__asof_left_join(relation, alias, equal, probe, op, ordered) -%}
+{% macro default__asof_left_join(relation, alias, equal, probe, op, ordered, probes=none, columns=none) -%}
+    {%- if probes is none %}
     left join lateral (
         select candidates.*
         from {{ relation }} as candidates
@@ -220,6 +224,66 @@
         order by candidates.{{ ordered }} {{ 'asc' if op in ('<=', '<') else 'desc' }}
         limit 1
     ) as {{ alias }} on true
+    {%- else %}
+    {%- set keys %}{% for _ in equal %}key_{{ loop.index }}{% if not loop.last %}, {% endif %}{% endfor %}{% endset %}
+    {#- a step equal to the probe matches it for >= and <=, so it sorts first -#}
+    left join (
+        select
+            {{ keys }},
+            ordered_value,
+            is_probe,
+            {%- for column in columns %}
+            first_value({{ column }}) over located_steps as {{ column }}{% if not loop.last %},{% endif %}
+            {%- endfor %}
+        from (
+            select
+                *,
+                sum(1 - is_probe) over (
+                    partition by {{ keys }}
+                    order by
+                        ordered_value {{ 'desc' if op in ('<=', '<') else 'asc' }},
+                        is_probe {{ 'asc' if op in ('>=', '<=') else 'desc' }}
+                    rows between unbounded preceding and current row
+                ) as step_number
+            from (
+                select
+                    {%- for _, right in equal %}
+                    steps.{{ right }} as key_{{ loop.index }},
+                    {%- endfor %}
+                    steps.{{ ordered }} as ordered_value,
+                    0 as is_probe,
+                    {%- for column in columns %}
+                    steps.{{ column }}{% if not loop.last %},{% endif %}
+                    {%- endfor %}
+                from {{ relation }} as steps
+                where steps.{{ ordered }} is not null
+                union all
+                select
+                    {{ keys }},
+                    ordered_value,
+                    1,
+                    {%- for column in columns %}
+                    null{% if not loop.last %},{% endif %}
+                    {%- endfor %}
+                from (
+                    select distinct
+                        {%- for left, _ in equal %}
+                        {{ left }} as key_{{ loop.index }},
+                        {%- endfor %}
+                        {{ probe }} as ordered_value
+                    from {{ probes }}
+                ) as distinct_probes
+            ) as merged
+        ) as numbered
+        window located_steps as (partition by {{ keys }}, step_number order by is_probe)
+    ) as {{ alias }}
+        on
+            {%- for left, _ in equal %}
+            {{ alias }}.key_{{ loop.index }} = {{ left }} and
+            {%- endfor %}
+            {{ alias }}.ordered_value = {{ probe }}
+            and {{ alias }}.is_probe = 1
+    {%- endif %}
 {%- endmacro %}
 
 {#- numpy's log2 for the Sturges bin count (np.histogram_bin_edges(bins='sturges')). Postgres has no
@@ -238,13 +302,19 @@
 
 {#- DuckDB takes up to 80% of the machine's memory by default, and a year of batches would use ~10 GB of it;
     within this limit it spills its aggregates and sorts to disk instead, a little slower (a pre-hook of the
-    engine's models; the setting holds for the rest of that dbt run). Postgres manages its own memory. -#}
+    engine's models; the setting holds for the rest of that dbt run). Postgres' default work_mem (4 MB) is the
+    opposite: its sorts and hashes of a month's batch values already spill to disk; each sort or hash of a
+    query may use this much. -#}
 {% macro engine_memory_limit() -%}
     {{ return(adapter.dispatch('engine_memory_limit', 'mlwatch')()) }}
 {%- endmacro %}
 
 {% macro duckdb__engine_memory_limit() -%}
     set memory_limit = '{{ var("engine_duckdb_memory_limit", "1GB") }}'
+{%- endmacro %}
+
+{% macro postgres__engine_memory_limit() -%}
+    set work_mem = '{{ var("engine_postgres_work_mem", "256MB") }}'
 {%- endmacro %}
 
 {% macro default__engine_memory_limit() -%}

@@ -33,7 +33,7 @@ final as (
         value,
         category,
         value_count,
-        {{ engine_running_count(['batch_date', 'model_version']) }} as cumulative_count
+        cumulative_count
     from counted
 
 )

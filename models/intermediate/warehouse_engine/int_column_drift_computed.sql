@@ -4,7 +4,7 @@
     with scipy exactly as Evidently does (raw.drift_p_values, joined by int_batch_metrics_computed).
 
     The three per-test results are materialized CTEs: Postgres cannot estimate their size through the
-    lateral look-ups and window functions, and once its statistics of the profiles are fresh it would
+    as-of look-ups and window functions, and once its statistics of the profiles are fresh it would
     re-run them for each row of `tests` (two minutes instead of two seconds on a month).
 
     Normed Wasserstein (stattests/wasserstein_distance_norm.py): scipy's integral of |F_ref - F_batch|
@@ -49,7 +49,8 @@ points as (
         batch_values.value,
         cast(batch_values.cumulative_count as double precision)
         / cast(tests.current_rows as double precision) as current_share,
-        tests.reference_rows
+        tests.reference_rows,
+        tests.stat_test_key
     from batch_values
     inner join tests
         on
@@ -66,6 +67,7 @@ located as (
         points.batch_date,
         points.model_version,
         points.column_name,
+        points.stat_test_key,
         points.value,
         points.current_share,
         coalesce(below.cumulative_share, 0) as reference_share,
@@ -79,7 +81,8 @@ located as (
     {{ asof_left_join(
         ref('int_reference_values_profiled'), 'below',
         [('points.model_version', 'model_version'), ('points.column_name', 'column_name')],
-        'points.value', '>=', 'value'
+        'points.value', '>=', 'value', probes='points',
+        columns=['value', 'value_count', 'cumulative_count', 'cumulative_share', 'cdf_integral']
     ) }}
 
 ),
@@ -109,12 +112,7 @@ ks_statistics as materialized (
             case when stepped.point_number = 1 then stepped.reference_share_before else 0 end
         )) as test_statistic
     from stepped
-    inner join tests
-        on
-            stepped.batch_date = tests.batch_date
-            and stepped.model_version = tests.model_version
-            and stepped.column_name = tests.column_name
-    where tests.stat_test_key = 'ks'
+    where stepped.stat_test_key = 'ks'
     group by stepped.batch_date, stepped.model_version, stepped.column_name
 
 ),
@@ -138,16 +136,11 @@ intervals as (
             - reference_columns.max_value
         ) as upper_cdf_integral
     from stepped
-    inner join tests
-        on
-            stepped.batch_date = tests.batch_date
-            and stepped.model_version = tests.model_version
-            and stepped.column_name = tests.column_name
     inner join reference_columns
         on
             stepped.model_version = reference_columns.model_version
             and stepped.column_name = reference_columns.column_name
-    where tests.stat_test_key = 'wasserstein'
+    where stepped.stat_test_key = 'wasserstein'
 
 ),
 
@@ -170,7 +163,8 @@ crossed as (
     {{ asof_left_join(
         ref('int_reference_values_profiled'), 'crossing',
         [('intervals.model_version', 'model_version'), ('intervals.column_name', 'column_name')],
-        'intervals.current_share', '<=', 'cumulative_share'
+        'intervals.current_share', '<=', 'cumulative_share', probes='intervals',
+        columns=['value', 'cdf_integral']
     ) }}
 
 ),

@@ -38,7 +38,7 @@ accumulated as (
         category,
         value_count,
         cast(sum(value_count) over (partition by model_version, column_name) as bigint) as reference_rows,
-        {{ engine_running_count(['model_version']) }} as cumulative_count,
+        cumulative_count,
         lead(value) over (partition by model_version, column_name order by value) as next_value
     from counted
 
