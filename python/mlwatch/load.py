@@ -343,6 +343,10 @@ def load_trip_file(
     _, ignored = _file_columns(path, GREEN_TRIP_SCHEMA)
     checks = checks or RowChecks(zone_ids=known_zone_ids(warehouse))
     loaded_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+    if warehouse.dialect == "spark":
+        from mlwatch.spark_load import load_trip_file as load_in_spark  # PySpark: only the Spark target imports it
+
+        return load_in_spark(warehouse, path, month, checks, loaded_at, ignored, progress)
     rows = outside_month = 0
     rejected: dict[str, int] = {}
     year, number = divmod(month_key(month), 100)
