@@ -45,7 +45,9 @@ def session_config(spark_dir: Path, master: str) -> dict[str, str]:
     return {
         "spark.master": master,
         "spark.sql.warehouse.dir": str(spark_dir / "warehouse"),
-        "spark.hadoop.javax.jdo.option.ConnectionURL": f"jdbc:derby:;databaseName={spark_dir / 'metastore_db'};create=true",
+        "spark.hadoop.javax.jdo.option.ConnectionURL": (
+            f"jdbc:derby:;databaseName={spark_dir / 'metastore_db'};create=true"
+        ),
         # derby.log goes to the JVM's working directory unless told otherwise
         "spark.driver.extraJavaOptions": f"-Dderby.system.home={spark_dir}",
         # `timestamp` is wall-clock time without a zone, as on DuckDB and Postgres; the zone for the odd
@@ -91,6 +93,13 @@ def session(spark_dir: Path, master: str) -> SparkSession:
 
     active = SparkSession.getActiveSession()
     if active is not None:
+        wanted = session_config(spark_dir, master)["spark.sql.warehouse.dir"]
+        if active.conf.get("spark.sql.warehouse.dir") != wanted:
+            # a JVM holds one metastore: a second warehouse would silently read and write the first one
+            raise WarehouseError(
+                f"this process's Spark session serves {active.conf.get('spark.sql.warehouse.dir')}, not {wanted}; "
+                "one process works on one Spark warehouse"
+            )
         return active
     require_java()
     spark_dir.mkdir(parents=True, exist_ok=True)
@@ -197,7 +206,10 @@ class SparkWarehouse:
         select, args = [], []
         for name in target.columns:
             if name in names:
-                select.append(f"case when coalesce(({where}), false) then cast(? as {target.schema[name].dataType.simpleString()}) else {name} end as {name}")
+                spark_type = target.schema[name].dataType.simpleString()
+                select.append(
+                    f"case when coalesce(({where}), false) then cast(? as {spark_type}) else {name} end as {name}"
+                )
                 args += [*where_params, values[names.index(name)]]
             else:
                 select.append(name)

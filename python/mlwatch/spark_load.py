@@ -94,7 +94,10 @@ def load_trip_file(
         source_types = {name: frame.schema[name].dataType for name in columns.values()}
         view = f"_mlwatch_file_{uuid.uuid4().hex}"
         frame.createOrReplaceTempView(view)
-        casts = {field.name: _cast(columns[field.name], source_types[columns[field.name]], field.type) for field in GREEN_TRIP_SCHEMA}
+        casts = {
+            field.name: _cast(columns[field.name], source_types[columns[field.name]], field.type)
+            for field in GREEN_TRIP_SCHEMA
+        }
         doubles = [field.name for field in GREEN_TRIP_SCHEMA if pa.types.is_floating(field.type)]
         year, number = divmod(month_key(month), 100)
         month_start, next_start = dt.datetime(year, number, 1), dt.datetime(year + number // 12, number % 12 + 1, 1)
@@ -106,7 +109,7 @@ def load_trip_file(
         classified = f"select *, {_reason(checks, loaded_at, doubles)} as reject_reason from ({trips}) as trips"
 
         uncastable = ", ".join(
-            f"count_if({bad}) as `{name}`, min(case when {bad} then cast(`{columns[name]}` as string) end) as `{name}_e`"
+            f"count_if({bad}), min(case when {bad} then cast(`{columns[name]}` as string) end)"
             for name, (_, bad) in casts.items()
         )
         [bad_counts] = spark_warehouse.rows(f"select count(*), {uncastable} from {view}")
@@ -143,7 +146,9 @@ def load_trip_file(
             target = f"{RAW_SCHEMA}.{table}"
             names = [name for name in spark_warehouse.table_columns(RAW_SCHEMA, table) if name != "source_file"]
             spark_warehouse.replace_partition(
-                target, path.name, f"select {', '.join(names)} from ({classified}) as classified where reject_reason {condition}"
+                target,
+                path.name,
+                f"select {', '.join(names)} from ({classified}) as classified where reject_reason {condition}",
             )
         spark.catalog.dropTempView(view)
     except LoadError as error:
@@ -160,4 +165,3 @@ def load_trip_file(
     if progress:
         progress(total)
     return LoadedFile(path=path, rows=rows, ignored_columns=ignored, rejected=rejected, outside_month=outside_month)
-

@@ -224,4 +224,6 @@ def _score_in_spark(warehouse: Warehouse, trained: TrainedModel, config: Monitor
         f"timestamp_ntz'{predicted_at:%Y-%m-%d %H:%M:%S}' as predicted_at "
         f"from {TRIPS_SPLIT} where split in ('reference', 'production') and {complete}",
     )
-    return int(warehouse.rows(f"select count(*) from {RAW_SCHEMA}.predictions where model_version = ?", [version])[0][0])
+    return int(
+        warehouse.rows(f"select count(*) from {RAW_SCHEMA}.predictions where model_version = ?", [version])[0][0]
+    )

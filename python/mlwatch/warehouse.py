@@ -287,7 +287,9 @@ def ensure_raw_tables(warehouse: Warehouse) -> None:
         if spark:
             from mlwatch.spark import PARTITION_COLUMNS
 
-            storage = " using parquet" + (f" partitioned by ({PARTITION_COLUMNS[name]})" if name in PARTITION_COLUMNS else "")
+            storage = " using parquet" + (
+                f" partitioned by ({PARTITION_COLUMNS[name]})" if name in PARTITION_COLUMNS else ""
+            )
         columns = column_definitions(schema, warehouse.dialect)
         warehouse.execute(f"create table if not exists {RAW_SCHEMA}.{name} ({columns}){storage}")
         # A warehouse made by an older mlwatch gets the columns added since.
@@ -295,4 +297,6 @@ def ensure_raw_tables(warehouse: Warehouse) -> None:
         for field in schema:
             if field.name not in present:
                 column = f"{field.name} {types[field.type]}"
-                warehouse.execute(f"alter table {RAW_SCHEMA}.{name} add " + (f"columns ({column})" if spark else f"column {column}"))
+                warehouse.execute(
+                    f"alter table {RAW_SCHEMA}.{name} add " + (f"columns ({column})" if spark else f"column {column}")
+                )
