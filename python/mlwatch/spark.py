@@ -93,12 +93,12 @@ def session(spark_dir: Path, master: str) -> SparkSession:
 
     active = SparkSession.getActiveSession()
     if active is not None:
-        wanted = session_config(spark_dir, master)["spark.sql.warehouse.dir"]
-        if active.conf.get("spark.sql.warehouse.dir") != wanted:
+        wanted = Path(session_config(spark_dir, master)["spark.sql.warehouse.dir"])
+        serving = Path(str(active.conf.get("spark.sql.warehouse.dir")).removeprefix("file:"))
+        if serving != wanted:
             # a JVM holds one metastore: a second warehouse would silently read and write the first one
             raise WarehouseError(
-                f"this process's Spark session serves {active.conf.get('spark.sql.warehouse.dir')}, not {wanted}; "
-                "one process works on one Spark warehouse"
+                f"this process's Spark session serves {serving}, not {wanted}; one process works on one Spark warehouse"
             )
         return active
     require_java()
