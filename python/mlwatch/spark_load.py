@@ -24,7 +24,8 @@ from mlwatch.load import (
     LoadedFile,
     Progress,
     RowChecks,
-    _file_columns,
+    file_columns,
+    known_zone_ids,
     month_key,
 )
 from mlwatch.schema import GREEN_TRIP_SCHEMA
@@ -32,8 +33,6 @@ from mlwatch.warehouse import RAW_SCHEMA, Warehouse
 
 if TYPE_CHECKING:
     from pyspark.sql.types import DataType
-
-    from mlwatch.spark import SparkWarehouse
 
 _SPARK_TYPES = {pa.int64(): "bigint", pa.float64(): "double", pa.string(): "string", pa.timestamp("us"): "timestamp"}
 
@@ -81,14 +80,17 @@ def load_trip_file(
     warehouse: Warehouse,
     path: Path,
     month: str,
-    checks: RowChecks,
-    loaded_at: dt.datetime,
-    ignored: tuple[str, ...],
     progress: Progress | None = None,
+    checks: RowChecks | None = None,
 ) -> LoadedFile:
-    spark_warehouse: SparkWarehouse = warehouse  # type: ignore[assignment]  # load.py calls this for dialect 'spark'
-    spark = spark_warehouse.spark
-    columns, _ = _file_columns(path, GREEN_TRIP_SCHEMA)
+    """mlwatch.load.load_trip_file on Spark: the same arguments, result and failures."""
+    from mlwatch.spark import SparkWarehouse
+
+    assert isinstance(warehouse, SparkWarehouse)
+    spark_warehouse, spark = warehouse, warehouse.spark
+    columns, ignored = file_columns(path, GREEN_TRIP_SCHEMA)
+    checks = checks or RowChecks(zone_ids=known_zone_ids(warehouse))
+    loaded_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     try:
         frame = spark.read.parquet(str(path.resolve())).selectExpr("*", "_metadata.row_index as _mlwatch_row_index")
         source_types = {name: frame.schema[name].dataType for name in columns.values()}
