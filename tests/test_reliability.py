@@ -462,6 +462,30 @@ def test_soft_defects_are_flagged_and_counted_not_dropped(dirty: Dirty, dirty_da
     )
     assert int(total) == int(in_batches) > 0
 
+    # every landed production trip is in a daily batch, in none (picked up outside the one production month), or
+    # an exact copy of an earlier one: production_file_defects accounts for each, and `show` names the second kind
+    february = dirty_data.february
+    kept = february.filter(pa.array([i not in HARD_DEFECTS for i in range(february.num_rows)])).to_pandas()
+    in_month = kept.lpep_pickup_datetime.dt.strftime("%Y-%m") == "2021-02"
+    copies = kept.duplicated()
+    unbatched = int((~in_month & ~copies).sum())
+    assert unbatched > 0
+    files = dirty.pipeline.query("select * from marts.production_file_defects")
+    assert files.to_dict("records") == [
+        {
+            "source_month": "2021-02",
+            "landed_trips": len(kept),
+            "monitored_trips": int((in_month & ~copies).sum()),
+            "trips_in_no_batch": unbatched,
+            "duplicate_trips": int(copies.sum()),
+            "outside_file_month_trips": expected[1][1],
+            "rejected_trips": len(HARD_DEFECTS),
+        }
+    ]
+    show = dirty.run("show")
+    shown = " ".join((show.stdout + show.stderr).split())
+    assert f"note: {unbatched:,} trip(s) of the 2021-02 file were picked up outside every production month" in shown
+
 
 def test_quarantine_leaves_the_model_trained_exactly_as_the_course(dirty: Dirty) -> None:
     model = dirty.pipeline.query("select * from raw.model_versions").iloc[0]
@@ -1023,6 +1047,38 @@ def test_metrics_and_show_on_an_empty_warehouse_name_what_is_missing(fresh: Pipe
     output = _one_line(fresh.run("show", check=False), "show")
     assert "marts.daily_model_monitoring does not exist in" in output and "run `mlwatch metrics` first" in output
     assert fresh.query("select count(*) as n from raw.pipeline_runs").n[0] == 0  # refused before recording
+
+
+def _without_passenger_counts(path: Path) -> None:
+    table = pq.read_table(DATA_DIR / FEBRUARY)
+    _with_column(path, "passenger_count", pa.nulls(table.num_rows, pa.float64()), table)
+
+
+def test_a_production_without_one_valid_trip_is_marked_and_warned_and_its_dashboard_renders(
+    fresh: Pipeline, tmp_path: Path
+) -> None:
+    """Every passenger_count null: every trip fails the input rules. The marts fail each day on volume, `metrics`
+    and `dashboard` warn naming the rule, and the panels show "No data" (before: an error that blamed the marts)."""
+    folder = data_folder(tmp_path / "data", _without_passenger_counts)
+    fresh.env["TAXI_DATA_DIR"] = str(folder)
+    pickups = pq.read_table(folder / FEBRUARY).column("lpep_pickup_datetime").to_pandas()
+    in_month = int(((pickups >= "2021-02-01") & (pickups < "2021-03-01")).sum())
+    fresh.run("load")
+    warning = (
+        f"warning: on 28 of 28 production day(s), none of their {in_month:,} trips passes the input rules "
+        "(vars.input_rules in dbt_project.yml; passenger_count_in_range fails on 100% of their trips)"
+    )
+    metrics = fresh.run("metrics")
+    assert warning in " ".join((metrics.stdout + metrics.stderr).split())
+    status = fresh.query("select status, count(*) as days from marts.daily_status group by status")
+    assert status.to_dict("records") == [{"status": "fail", "days": 28}]
+    failed = fresh.query("select distinct test_name from marts.daily_test_results where status = 'fail'")
+    assert list(failed.test_name) == ["volume_vs_reference"]
+    page = tmp_path / "dashboard.html"
+    dashboard = fresh.run("dashboard", "--output", str(page))
+    assert warning in " ".join((dashboard.stdout + dashboard.stderr).split())
+    html = page.read_text()
+    assert '<p class="notice">on 28 of 28 production day(s)' in html and "column: None" in html
 
 
 def _short_january(rows: int, failing: int = 0) -> Callable[[Path], None]:

@@ -20,8 +20,8 @@ from mlwatch.dbt import run_dbt
 from mlwatch.errors import MlwatchError
 from mlwatch.load import TLC_BASE_URL
 from mlwatch.locks import step_lock
-from mlwatch.relations import DAILY_MODEL_MONITORING
-from mlwatch.steps import Ticker, recorded_step, require
+from mlwatch.relations import DAILY_MODEL_MONITORING, PRODUCTION_FILE_DEFECTS
+from mlwatch.steps import Ticker, days_without_valid_trips, recorded_step, require
 from mlwatch.steps import load as load_step
 from mlwatch.steps import metrics as metrics_step
 from mlwatch.warehouse import WarehouseSettings, connected
@@ -197,6 +197,10 @@ def show_command(limit: Annotated[int, typer.Option(help="Days to show (newest l
                 f"from {DAILY_MODEL_MONITORING} order by batch_date desc, model_version limit ?",
                 [limit],
             )
+            unbatched = warehouse.rows(
+                f"select source_month, trips_in_no_batch from {PRODUCTION_FILE_DEFECTS} where trips_in_no_batch > 0 "
+                "order by source_month"
+            )
     table = Table(title=f"daily_model_monitoring ({settings.target})")
     headers = ["date", "model", "trips", "pred. drift", "drifted", "share", "missing", "MAE", "RMSE"]
     for header in headers:
@@ -214,6 +218,12 @@ def show_command(limit: Annotated[int, typer.Option(help="Days to show (newest l
             _fmt(row.rmse, 2),
         )
     Console(width=max(Console().width, 120)).print(table)
+    for month, trips in unbatched:
+        console.print(
+            f"note: {trips:,} trip(s) of the {month} file were picked up outside every production month and are in "
+            f"no daily batch ({PRODUCTION_FILE_DEFECTS})",
+            highlight=False,
+        )
 
 
 def _fmt(value: object, digits: int) -> str:
@@ -231,7 +241,13 @@ def dashboard_command(
     with _step("dashboard") as (config, settings):
         require(settings, {DAILY_MODEL_MONITORING: "mlwatch metrics"})
         with connected(settings) as warehouse:
-            page = dashboard.build(dashboard.load_dashboard(config.project_dir), warehouse.query, settings.describe())
+            warning = days_without_valid_trips(config, warehouse)
+            notices = [warning] if warning else []
+            page = dashboard.build(
+                dashboard.load_dashboard(config.project_dir), warehouse.query, settings.describe(), notices
+            )
+    for notice in notices:
+        console.print(f"[yellow]warning[/]: {notice}", highlight=False)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(page, encoding="utf-8")
     console.print(f"[green]✓ dashboard[/]: {settings.describe()} → {output}")

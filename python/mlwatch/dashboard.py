@@ -15,7 +15,7 @@ import html
 import json
 import numbers
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -158,8 +158,8 @@ def resolve_variables(dashboard: Mapping[str, Any], time_range: TimeRange, query
     resolved: dict[str, VariableValue] = {}
     for variable in dashboard["templating"]["list"]:
         options = tuple(str(value) for value in query(render_sql(variable["query"], time_range, resolved)).iloc[:, 0])
-        if not options:
-            raise DashboardError(f"Variable ${variable['name']} has no values: are the marts built and non-empty?")
+        # Grafana gives a variable without options the value "" (shown as None): its panels show "No data"
+        options = options or ("",)
         everything = variable.get("includeAll") and ALL in _as_list(variable.get("current", {}).get("value"))
         resolved[variable["name"]] = VariableValue(
             values=options if everything else options[:1],
@@ -486,6 +486,7 @@ body { font-family: Inter, Helvetica, Arial, sans-serif; margin: 0; background: 
 header { padding: 16px 24px; background: #fff; border-bottom: 1px solid #dcdee1; }
 header h1 { margin: 0 0 4px; font-size: 22px; }
 header p { margin: 0; color: #5a6270; font-size: 13px; }
+header p.notice { margin-top: 6px; color: #a34a00; font-weight: 600; }
 main { display: grid; grid-template-columns: repeat(24, 1fr); gap: 8px; padding: 8px 16px 24px; }
 main h2 { grid-column: 1 / -1; margin: 12px 0 0; font-size: 16px; }
 main h2 small { color: #5a6270; font-weight: normal; font-size: 12px; }
@@ -495,7 +496,9 @@ section p { margin: 2px 0 4px; color: #5a6270; font-size: 12px; }
 """
 
 
-def render_html(dashboard: Mapping[str, Any], figures: Mapping[int, go.Figure], subtitle: str) -> str:
+def render_html(
+    dashboard: Mapping[str, Any], figures: Mapping[int, go.Figure], subtitle: str, notices: Sequence[str] = ()
+) -> str:
     """One page, plotly.js inlined once, the panels on Grafana's 24-column grid."""
     body = []
     for panel in layout(dashboard):
@@ -518,7 +521,9 @@ def render_html(dashboard: Mapping[str, Any], figures: Mapping[int, go.Figure], 
     return (
         f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{title}</title>\n'
         f"<style>{_STYLE}</style>\n<script>{get_plotlyjs()}</script>\n</head>\n<body>\n"
-        f"<header><h1>{title}</h1><p>{html.escape(subtitle)}</p></header>\n<main>\n"
+        f"<header><h1>{title}</h1><p>{html.escape(subtitle)}</p>"
+        + "".join(f'<p class="notice">{html.escape(notice)}</p>' for notice in notices)
+        + "</header>\n<main>\n"
         + "\n".join(body)
         + "\n</main>\n</body>\n</html>\n"
     )
@@ -533,17 +538,17 @@ def data_time_range(query: Query) -> TimeRange:
     return TimeRange.of_days(pd.Timestamp(first).date(), pd.Timestamp(last).date())
 
 
-def build(dashboard: Mapping[str, Any], query: Query, source: str) -> str:
-    """The whole static dashboard as HTML, from the marts behind `query`."""
+def build(dashboard: Mapping[str, Any], query: Query, source: str, notices: Sequence[str] = ()) -> str:
+    """The whole static dashboard as HTML, from the marts behind `query`, with `notices` under its title."""
     time_range = data_time_range(query)
     variables = resolve_variables(dashboard, time_range, query)
     figures = {
         panel["id"]: figure(panel, query(render_sql(target(panel)["rawSql"], time_range, variables)))
         for panel in panels(dashboard)
     }
-    shown = "; ".join(f"{name}: {', '.join(value.values)}" for name, value in variables.items())
+    shown = "; ".join(f"{name}: {', '.join(value.values) or 'None'}" for name, value in variables.items())
     subtitle = (
         f"{time_range.start:%Y-%m-%d} to {time_range.end:%Y-%m-%d} · {shown} · {source} · "
         f"rendered {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
     )
-    return render_html(dashboard, figures, subtitle)
+    return render_html(dashboard, figures, subtitle, notices)

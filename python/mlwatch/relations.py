@@ -11,6 +11,7 @@ ENGINE_COLUMN_DRIFT = "intermediate.int_column_drift_computed"
 ENGINE_METRICS = "intermediate.int_batch_metrics_computed"
 DAILY_MODEL_MONITORING = "marts.daily_model_monitoring"
 PERFORMANCE_ESTIMATES = "marts.daily_performance_estimates"
+PRODUCTION_FILE_DEFECTS = "marts.production_file_defects"
 
 # selectors.yml: what each step builds.
 TRAINING_INPUTS = "training_inputs"

@@ -21,7 +21,8 @@ from mlwatch.config import MonitoringConfig
 from mlwatch.dbt import DbtRun, run_dbt
 from mlwatch.errors import WarehouseError
 from mlwatch.locks import step_lock
-from mlwatch.warehouse import RAW_SCHEMA, WarehouseSettings, connect, connected
+from mlwatch.relations import DAILY_MODEL_MONITORING
+from mlwatch.warehouse import RAW_SCHEMA, Warehouse, WarehouseSettings, connect, connected
 
 
 class Ticker(Protocol):
@@ -108,6 +109,27 @@ def require_last_load_complete(settings: WarehouseSettings) -> None:
             f"the last `mlwatch load` (started {started:%Y-%m-%d %H:%M:%S} UTC) landed trips and then failed "
             f"({(error or status).splitlines()[0]}); fix that and run `mlwatch load` again before `mlwatch metrics`"
         )
+
+
+def days_without_valid_trips(config: MonitoringConfig, warehouse: Warehouse) -> str | None:
+    """A warning when production days hold trips of which none passes the input rules. Such a day fails
+    volume_vs_reference but has no drift, quality or performance figure, and panels without data must not be
+    mistaken for a healthy model; the rule that fails most is named, since it is usually a broken column."""
+    empty_day = "trips > 0 and input_valid_trips = 0"
+    shares = "".join(f", avg(case when {empty_day} then share_failing_{rule.name} end)" for rule in config.input_rules)
+    days, empty_days, trips, *failing = warehouse.rows(
+        f"select count(distinct batch_date), count(distinct case when {empty_day} then batch_date end), "
+        f"sum(case when {empty_day} then trips else 0 end){shares} from {DAILY_MODEL_MONITORING}"
+    )[0]
+    if not empty_days:
+        return None
+    worst = max(zip(failing, config.input_rules, strict=True), key=lambda pair: pair[0] or 0, default=None)
+    cause = f"; {worst[1].name} fails on {worst[0]:.0%} of their trips" if worst and worst[0] is not None else ""
+    return (
+        f"on {empty_days} of {days} production day(s), none of their {trips:,} trips passes the input rules "
+        f"(vars.input_rules in dbt_project.yml{cause}): those days fail volume_vs_reference and have no drift, "
+        f"quality or performance figures ({DAILY_MODEL_MONITORING}.share_failing_<rule> per day)"
+    )
 
 
 def build(config: MonitoringConfig, settings: WarehouseSettings, reporter: Reporter, selector: str) -> DbtRun:

@@ -8,7 +8,15 @@ from mlwatch.config import MonitoringConfig
 from mlwatch.engines import engine_module, load_engine
 from mlwatch.errors import ConfigError
 from mlwatch.relations import METRIC_INPUTS, SERVING
-from mlwatch.steps import Reporter, Written, build, importing, require, require_last_load_complete
+from mlwatch.steps import (
+    Reporter,
+    Written,
+    build,
+    days_without_valid_trips,
+    importing,
+    require,
+    require_last_load_complete,
+)
 from mlwatch.warehouse import WarehouseSettings, connected
 
 # The stat tests the warehouse engine implements and the column kinds each takes: the keys of
@@ -97,4 +105,8 @@ def run(
         + (f" (dbt start-up {run.dbt_start_up_seconds:.2f} s)" if run.dbt_start_up_seconds else "")
     )
     build(config, settings, reporter, SERVING)
+    with connected(settings) as warehouse:
+        warning = days_without_valid_trips(config, warehouse)
+    if warning:
+        reporter.say(f"  warning: {warning}")
     return run
