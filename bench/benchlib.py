@@ -63,14 +63,16 @@ def pipeline_env(target: str, folder: Path, database: str, **extra: str) -> dict
 
 
 def delete_metric_rows(env: dict[str, str], where: str = "true") -> None:
-    """Make days pending again for the next metrics run in the pipeline of `env` (not timed)."""
-    from mlwatch.warehouse import WarehouseSettings, connect
-
-    warehouse = connect(WarehouseSettings.from_env(ROOT, env))
-    try:
-        warehouse.execute(f"delete from raw.batch_metrics where {where}")
-    finally:
-        warehouse.close()
+    """Make days pending again for the next metrics run in the pipeline of `env` (not timed). In a child process:
+    on Spark, this process would otherwise keep a JVM holding the metastore, which admits one process."""
+    code = (
+        "import sys\n"
+        "from mlwatch.warehouse import WarehouseSettings, connect\n"
+        "warehouse = connect(WarehouseSettings.from_env(__import__('pathlib').Path(sys.argv[1])))\n"
+        "warehouse.execute(f'delete from raw.batch_metrics where {sys.argv[2]}')\n"
+        "warehouse.close()\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(ROOT), where], cwd=ROOT, env=env, check=True)
 
 
 def drop_database(database: str) -> None:

@@ -11,10 +11,13 @@ intermediate.int_trips_scored in a warehouse in a temp folder (never committed, 
 - the course's own loop (`baseline_course_loop.py --metrics course`: its three metrics a day in one Evidently
   Report against the reference) on the same sampled days, extrapolated likewise; each day is read from the
   warehouse, not re-read from a file as the course does, which only flatters the course;
-- the same on Postgres (the generated rows are sent with COPY), if asked.
+- the same on Postgres (the generated rows are sent with COPY), if asked;
+- the same on Spark (the generated rows as a parquet table), if asked, on each `--spark-masters` (default
+  local[1] and local[2]: the speed-up from one core to two on the same work is how it scales with cores).
 
     .venv/bin/python bench/scale.py                     # DuckDB, full size
     .venv/bin/python bench/scale.py --targets duckdb postgres
+    .venv/bin/python bench/scale.py --targets duckdb spark
     .venv/bin/python bench/scale.py --quick             # 31 days x 20,000 trips, 200,000 reference rows
 
 Prints a table and writes bench/results/scale.json (or scale-quick.json; git-ignored).
@@ -138,7 +141,21 @@ def copy_to_postgres(duckdb_path: Path, env: dict[str, str]) -> dict[str, float]
     return {"rows": rows, "seconds": time.perf_counter() - started}
 
 
-def child(what: str, days: int) -> None:
+def copy_to_spark(duckdb_path: Path, env: dict[str, str], folder: Path) -> dict[str, float]:
+    """The generated rows as a parquet table in Spark (DuckDB writes the file, Spark's reader takes it)."""
+    import duckdb
+
+    started = time.perf_counter()
+    parquet = folder / "int_trips_scored.parquet"
+    source = duckdb.connect(str(duckdb_path), read_only=True)
+    source.execute(f"copy intermediate.int_trips_scored to '{parquet}' (format parquet)")
+    rows = source.execute("select count(*) from intermediate.int_trips_scored").fetchone()[0]
+    source.close()
+    measure([sys.executable, __file__, "--child", "spark-table", "--parquet", str(parquet)], env)
+    return {"rows": rows, "seconds": time.perf_counter() - started}
+
+
+def child(what: str, days: int, parquet: str | None = None) -> None:
     """Run in a child process (its peak RSS is measured): the warehouse engine, or Evidently on `days` days."""
     from mlwatch.config import load_config
     from mlwatch.warehouse import WarehouseSettings, connect
@@ -146,6 +163,13 @@ def child(what: str, days: int) -> None:
     config = load_config(ROOT)
     settings = WarehouseSettings.from_env(ROOT)
     started = time.perf_counter()
+    if what == "spark-table":
+        warehouse = connect(settings)
+        warehouse.execute("drop table if exists intermediate.int_trips_scored")
+        warehouse.execute(
+            f"create table intermediate.int_trips_scored using parquet as select * from parquet.`{parquet}`"
+        )
+        return
     if what in ("year", "new-day"):
         from mlwatch.engines import warehouse as warehouse_engine
 
@@ -243,13 +267,17 @@ def prepare(env: dict[str, str]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="31 days x 20,000 trips against 200,000 rows")
-    parser.add_argument("--targets", nargs="+", default=["duckdb"], choices=["duckdb", "postgres"])
+    parser.add_argument("--targets", nargs="+", default=["duckdb"], choices=["duckdb", "postgres", "spark"])
+    parser.add_argument("--spark-masters", nargs="+", default=["local[1]", "local[2]"], help="Spark masters to run")
     parser.add_argument("--sample-days", type=int, default=3, help="days the Evidently engine runs on")
     parser.add_argument("--runs", type=int, default=3, help="runs of the engine on the year and on one new day")
-    parser.add_argument("--child", choices=["year", "new-day", "evidently", "course"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--child", choices=["year", "new-day", "evidently", "course", "spark-table"], help=argparse.SUPPRESS
+    )
+    parser.add_argument("--parquet", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.sample_days)
+        child(args.child, args.sample_days, args.parquet)
         return
 
     size = QUICK if args.quick else FULL
@@ -283,6 +311,19 @@ def main() -> None:
             measure(mlwatch("dbt", "run", "--select", "int_batch_dates_spined"), postgres_env)
             results["postgres"] = {"copy": copied, **engine_figures(postgres_env, args.runs)}
             drop_database(database)
+        if "spark" in args.targets:
+            spark_env = pipeline_env(
+                "spark", Path(folder) / "spark", "-", SPARK_WAREHOUSE_DIR=str(Path(folder) / "spark")
+            )
+            prepare(spark_env)
+            copied = copy_to_spark(Path(duckdb_env["DUCKDB_PATH"]), spark_env, Path(folder))
+            spark_env.update(year_env)
+            measure(mlwatch("dbt", "run", "--select", "int_batch_dates_spined"), spark_env)
+            for master in args.spark_masters:
+                results[f"spark {master}"] = {
+                    "copy": copied,
+                    **engine_figures({**spark_env, "SPARK_MASTER": master}, args.runs),
+                }
     path = save("scale-quick" if args.quick else "scale", results)
     print(render(results))
     print(f"\n→ {path}")
@@ -295,9 +336,7 @@ def render(results: dict[str, Any]) -> str:
         return f"{figures['median']:.1f} ({figures['min']:.1f}-{figures['max']:.1f})"
 
     rows: list[list[Any]] = []
-    for target in ("duckdb", "postgres"):
-        if target not in results:
-            continue
+    for target in [name for name in results if name in ("duckdb", "postgres") or name.startswith("spark ")]:
         figures = results[target]
         for what, run in (("every day", figures["year"]), ("one new day", figures["one_new_day"])):
             slowest = max(run["model_seconds"].items(), key=lambda item: item[1])
@@ -317,7 +356,8 @@ def render(results: dict[str, Any]) -> str:
             rows.append(
                 [
                     target,
-                    f"COPY of the {figures['copy']['rows']:,} generated rows",
+                    f"{'parquet table' if target.startswith('spark') else 'COPY'} of the {figures['copy']['rows']:,} "
+                    "generated rows",
                     "-",
                     f"{figures['copy']['seconds']:.1f}",
                     "-",
@@ -348,7 +388,24 @@ def render(results: dict[str, Any]) -> str:
         f"median (min-max) of {results['runs']} run(s)\n"
     )
     headers = ["warehouse", "what", "process s", "engine s", "peak RSS MiB", "where the time goes (medians)"]
-    return header + table(headers, rows)
+    return header + table(headers, rows) + spark_scaling(results)
+
+
+def spark_scaling(results: dict[str, Any]) -> str:
+    """The speed-up from the first Spark master to each other on the year, and the year's cost projected to ten."""
+    masters = [name for name in results if name.startswith("spark ")]
+    if not masters:
+        return ""
+    days = results["size"]["days"]
+    base = results[masters[0]]["year"]["seconds"]["median"]
+    lines = ["", ""]
+    for name in masters:
+        seconds = results[name]["year"]["seconds"]["median"]
+        lines.append(
+            f"{name}: {seconds:.0f} s for {days} days, speed-up {base / seconds:.2f}x over {masters[0]}; "
+            f"projection (not measured) for 10 years at the same per-day cost: {seconds / days * 3650 / 3600:.1f} h"
+        )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -5,11 +5,16 @@
 {%- endmacro %}
 
 {% macro default__duration_minutes(start_column, end_column) -%}
-    cast(extract(epoch from ({{ end_column }} - {{ start_column }})) * 1000000 as double precision)
-    / cast(60000000 as double precision)
+    cast(extract(epoch from ({{ end_column }} - {{ start_column }})) * 1000000 as {{ type_double() }})
+    / cast(60000000 as {{ type_double() }})
 {%- endmacro %}
 
 {% macro duckdb__duration_minutes(start_column, end_column) -%}
     cast(date_diff('microsecond', {{ start_column }}, {{ end_column }}) as double)
+    / cast(60000000 as double)
+{%- endmacro %}
+
+{% macro spark__duration_minutes(start_column, end_column) -%}
+    cast(timestampdiff(MICROSECOND, {{ start_column }}, {{ end_column }}) as double)
     / cast(60000000 as double)
 {%- endmacro %}

@@ -31,3 +31,12 @@
     {% if not loop.last %}union all{% endif %}
     {%- endfor %}
 {%- endmacro %}
+
+{% macro spark__production_days() -%}
+    {%- for month in var('production_months') %}
+    select explode(sequence(
+        {{ month_start(month) }}, date_sub({{ next_month_start(month) }}, 1), interval 1 day
+    )) as batch_date
+    {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
+{%- endmacro %}

@@ -80,7 +80,7 @@
 {% macro engine_is_observed(column) -%}
     {%- if column.kind == 'numerical' -%}
         {{ column.name }} not in (
-            cast('Infinity' as double precision), cast('-Infinity' as double precision), cast('NaN' as double precision)
+            cast('Infinity' as {{ type_double() }}), cast('-Infinity' as {{ type_double() }}), cast('NaN' as {{ type_double() }})
         )
     {%- else -%}
         {{ column.name }} is not null
@@ -90,7 +90,7 @@
 {#- pandas counts NaN as missing (MissingValueCount); SQL keeps NaN apart from null. -#}
 {% macro engine_is_missing(column) -%}
     {%- if column.kind == 'numerical' -%}
-        ({{ column.name }} is null or {{ column.name }} = cast('NaN' as double precision))
+        ({{ column.name }} is null or {{ column.name }} = cast('NaN' as {{ type_double() }}))
     {%- else -%}
         {{ column.name }} is null
     {%- endif -%}
@@ -99,10 +99,10 @@
 {#- The value a drift test sees: numerical columns as doubles, categorical ones as text labels. -#}
 {% macro engine_observed_value(column) -%}
     {%- if column.kind == 'numerical' -%}
-        cast({{ column.name }} as double precision) as value,
+        cast({{ column.name }} as {{ type_double() }}) as value,
         cast(null as {{ dbt.type_string() }}) as category
     {%- else -%}
-        cast(null as double precision) as value,
+        cast(null as {{ type_double() }}) as value,
         cast({{ column.name }} as {{ dbt.type_string() }}) as category
     {%- endif -%}
 {%- endmacro %}
@@ -144,7 +144,7 @@
         {{ keys | join(', ') }},
         cast(null as {{ dbt.type_string() }}) as column_name,
         cast(null as {{ dbt.type_string() }}) as column_kind,
-        cast(null as double precision) as value,
+        cast(null as {{ type_double() }}) as value,
         cast(null as {{ dbt.type_string() }}) as category,
         cast(0 as bigint) as value_count,
         cast(null as bigint) as cumulative_count
@@ -286,6 +286,31 @@
     {%- endif %}
 {%- endmacro %}
 
+{#- Spark has neither ASOF nor LATERAL joins: each candidate row carries the next (or previous) row's
+    `ordered` of its group, and the probe falls in the half-open range between the two. `ordered` must be
+    unique within a group, as in the value profiles this joins. -#}
+{% macro spark__asof_left_join(relation, alias, equal, probe, op, ordered, probes=none, columns=none) -%}
+    {%- set following = op in ('>=', '>') -%}
+    {%- set partition = equal | map(attribute=1) | join(', ') -%}
+    left join (
+        select
+            candidates.*,
+            {{ 'lead' if following else 'lag' }}(candidates.{{ ordered }}) over (
+                partition by {{ partition }} order by candidates.{{ ordered }}
+            ) as asof_bound
+        from {{ relation }} as candidates
+    ) as {{ alias }}
+        on
+            {%- for left, right in equal %}
+            {{ left }} = {{ alias }}.{{ right }} and
+            {%- endfor %}
+            {{ probe }} {{ op }} {{ alias }}.{{ ordered }}
+            and (
+                {{ alias }}.asof_bound is null
+                or {{ probe }} {{ {'>=': '<', '>': '<=', '<=': '>', '<': '>='}[op] }} {{ alias }}.asof_bound
+            )
+{%- endmacro %}
+
 {#- numpy's log2 for the Sturges bin count (np.histogram_bin_edges(bins='sturges')). Postgres has no
     double-precision log2; its numeric log is exact on powers of two, where the bin count turns. -#}
 {% macro engine_log2(expression) -%}
@@ -296,8 +321,16 @@
     log2({{ expression }})
 {%- endmacro %}
 
+{#- Spark's log2 is ln(x) / ln(2), an ulp off on some powers of two: those are taken exactly. -#}
+{% macro spark__engine_log2(expression) -%}
+    case
+        when {{ expression }} = pow(2, round(log2({{ expression }}))) then round(log2({{ expression }}))
+        else log2({{ expression }})
+    end
+{%- endmacro %}
+
 {% macro default__engine_log2(expression) -%}
-    cast(log(cast(2 as numeric), cast({{ expression }} as numeric)) as double precision)
+    cast(log(cast(2 as numeric), cast({{ expression }} as numeric)) as {{ type_double() }})
 {%- endmacro %}
 
 {#- DuckDB takes up to 80% of the machine's memory by default, and a year of batches would use ~10 GB of it;

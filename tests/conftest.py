@@ -8,7 +8,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -35,12 +35,14 @@ POSTGRES = {
 # come too late, and one in the source can be read.
 
 POSTGRES_FIXTURES = {"built_postgres"}
-BUILD_FIXTURES = {"built", "built_duckdb", "built_postgres"}
+SPARK_FIXTURES = {"built_spark"}
+BUILD_FIXTURES = {"built", "built_duckdb", "built_postgres", "built_spark"}
 BROWSERS = {"chromium", "chromium-browser", "chrome", "google-chrome"}
 ADD = {
     "postgres": '@pytest.mark.postgres, or on a fixture\'s param: pytest.param("postgres", marks=pytest.mark.postgres)',
     "integration": "@pytest.mark.integration (or the module's pytestmark)",
     "browser": "@pytest.mark.browser",
+    "spark": '@pytest.mark.spark, or on a fixture\'s param: pytest.param("spark", marks=pytest.mark.spark)',
 }
 
 
@@ -62,12 +64,14 @@ _markers = Markers()
 
 
 def _missing_markers(item: pytest.Item) -> list[str]:
-    """What collection can see: the fixtures a test requests, and a parametrised case named postgres."""
+    """What collection can see: the fixtures a test requests, and a parametrised case named postgres or spark."""
     fixtures = set(getattr(item, "fixturenames", ()))
     params = getattr(getattr(item, "callspec", None), "params", {})
     needs = {}
     if fixtures & POSTGRES_FIXTURES or any(isinstance(value, str) and value == "postgres" for value in params.values()):
         needs["postgres"] = "uses Postgres"
+    if fixtures & SPARK_FIXTURES or any(isinstance(value, str) and value == "spark" for value in params.values()):
+        needs["spark"] = "uses Spark"
     if fixtures & BUILD_FIXTURES:
         needs["integration"] = "builds the pipeline on the real files"
     problems = [
@@ -78,7 +82,7 @@ def _missing_markers(item: pytest.Item) -> list[str]:
     if item.get_closest_marker("smoke"):
         problems += [
             f"{item.nodeid} is marked smoke and {marker}, but make test-fast runs no {marker} test"
-            for marker in ("postgres", "browser")
+            for marker in ("postgres", "browser", "spark")
             if item.get_closest_marker(marker)
         ]
     return problems
@@ -142,6 +146,20 @@ def require_postgres() -> None:
     pytest.skip(f"{message}: Postgres tests SKIPPED (start one, e.g. `docker compose up -d db`)")
 
 
+def require_spark() -> None:
+    """Skip loudly without Java 17+ (PySpark's JVM); under CI a missing Java is a failure."""
+    from mlwatch.spark import MIN_JAVA, java_major_version
+
+    _markers.require("spark", "uses Spark (require_spark)")
+    major = java_major_version()
+    if major is not None and major >= MIN_JAVA:
+        return
+    message = f"Spark needs Java {MIN_JAVA}+ ({'none found' if major is None else f'Java {major} found'})"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{message}, and CI=true requires the Spark tests to run")
+    pytest.skip(f"{message}: Spark tests SKIPPED")
+
+
 def require_data() -> None:
     if not (DATA_DIR / "green_tripdata_2021-01.parquet").is_file():
         pytest.fail(f"The real TLC files are not in {DATA_DIR}; set TAXI_DATA_DIR")
@@ -153,6 +171,7 @@ class Pipeline:
 
     target: str
     env: dict[str, str]
+    outputs: dict[str, str] = field(default_factory=dict)  # what each step of the build printed
 
     @property
     def config(self) -> MonitoringConfig:
@@ -201,6 +220,7 @@ def make_pipeline(target: str, folder: Path) -> Iterator[Pipeline]:
         "POSTGRES_USER": POSTGRES["user"],
         "POSTGRES_PASSWORD": POSTGRES["password"],
         "POSTGRES_DB": database,
+        "SPARK_WAREHOUSE_DIR": str(folder / "spark"),
         "DBT_TARGET_PATH": str(folder / "target"),
         "DBT_LOG_PATH": str(folder / "logs"),
         "TAXI_DATA_DIR": str(DATA_DIR),
@@ -221,9 +241,12 @@ def _build(target: str, folder: Path) -> Iterator[Pipeline]:
     require_data()
     if target == "postgres":
         require_postgres()
+    if target == "spark":
+        require_spark()
     for pipeline in make_pipeline(target, folder):
-        pipeline.run("load")
-        pipeline.run("metrics")
+        for step in ("load", "metrics"):
+            ran = pipeline.run(step)
+            pipeline.outputs[step] = ran.stdout + ran.stderr
         yield pipeline
 
 
@@ -252,8 +275,8 @@ class Builds:
     def get(self, target: str) -> Pipeline:
         # The thread ran outside any test: the markers are checked here, in the test that asks for the build.
         _markers.require("integration", f"builds the pipeline on the real files ({target})")
-        if target == "postgres":
-            _markers.require("postgres", "uses Postgres (built_postgres)")
+        if target in ("postgres", "spark"):
+            _markers.require(target, f"uses {target} (built_{target})")
         self.start(target)
         self.threads[target].join()
         result = self.results[target]
@@ -270,6 +293,8 @@ class Builds:
 
 def _needs_build(item: pytest.Item, target: str) -> bool:
     params = getattr(getattr(item, "callspec", None), "params", {})
+    if target == "spark" and item.get_closest_marker("spark"):  # Spark's build is the longest: start it first
+        return True
     return f"built_{target}" in getattr(item, "fixturenames", ()) or params.get("built") == target
 
 
@@ -277,7 +302,7 @@ def _needs_build(item: pytest.Item, target: str) -> bool:
 def builds(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Builds]:
     """Starts the builds the selected tests need; a test that asks for a build some other way gets it on demand."""
     builds = Builds(tmp_path_factory)
-    for target in ("duckdb", "postgres"):
+    for target in ("spark", "duckdb", "postgres"):
         if any(_needs_build(item, target) for item in request.session.items):
             builds.start(target)
     yield builds
@@ -292,6 +317,11 @@ def built_duckdb(builds: Builds) -> Pipeline:
 @pytest.fixture(scope="session")
 def built_postgres(builds: Builds) -> Pipeline:
     return builds.get("postgres")
+
+
+@pytest.fixture(scope="session")
+def built_spark(builds: Builds) -> Pipeline:
+    return builds.get("spark")
 
 
 @pytest.fixture(params=["duckdb", pytest.param("postgres", marks=[pytest.mark.postgres])])

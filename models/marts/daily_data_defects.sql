@@ -68,12 +68,12 @@ final as (
         batch_dates.batch_date,
         coalesce(trip_counts.trips, 0) as trips,
         coalesce(trip_counts.negative_fare_trips, 0) as negative_fare_trips,
-        cast(trip_counts.negative_fare_trips as double precision) / nullif(trip_counts.trips, 0)
+        cast(trip_counts.negative_fare_trips as {{ type_double() }}) / nullif(trip_counts.trips, 0)
             as negative_fare_share,
         coalesce(trip_counts.outside_file_month_trips, 0) as outside_file_month_trips,
         coalesce(trip_counts.duplicate_trips, 0) as duplicate_trips,
         coalesce(rejected_counts.rejected_trips, 0) as rejected_trips,
-        cast(coalesce(rejected_counts.rejected_trips, 0) as double precision)
+        cast(coalesce(rejected_counts.rejected_trips, 0) as {{ type_double() }})
         / nullif(coalesce(trip_counts.trips, 0) + coalesce(rejected_counts.rejected_trips, 0), 0) as rejected_share,
         {%- for reason in reasons %}
             coalesce(rejected_counts.rejected_{{ reason }}, 0) as rejected_{{ reason }}

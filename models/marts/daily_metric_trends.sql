@@ -21,7 +21,7 @@ unpivoted as (
             batch_date,
             model_version,
             '{{ metric }}' as metric_name,
-            cast({{ metric }} as double precision) as metric_value
+            cast({{ metric }} as {{ type_double() }}) as metric_value
         from daily
         {% if not loop.last %}union all{% endif %}
     {%- endfor %}

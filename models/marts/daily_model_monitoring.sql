@@ -71,11 +71,11 @@ final as (
         coalesce(batch_stats.trips, 0) as trips,
         coalesce(batch_stats.input_valid_trips, 0) as input_valid_trips,
         coalesce(batch_stats.performance_trips, 0) as performance_trips,
-        cast(reference_stats.input_valid_trips as double precision)
+        cast(reference_stats.input_valid_trips as {{ type_double() }})
         / nullif(reference_stats.input_valid_pickup_days, 0) as reference_daily_trips,
         coalesce(batch_stats.input_valid_trips, 0)
         / nullif(
-            cast(reference_stats.input_valid_trips as double precision) / reference_stats.input_valid_pickup_days, 0
+            cast(reference_stats.input_valid_trips as {{ type_double() }}) / reference_stats.input_valid_pickup_days, 0
         ) as volume_ratio_to_reference,
         {%- for rule in rules %}
             batch_stats.share_failing_{{ rule.name }},

@@ -31,7 +31,7 @@ final as (
         daily.reference_mae,
         daily.estimated_mae_ratio_to_reference,
         daily.mae_ratio_to_reference as realized_mae_ratio_to_reference,
-        cast({{ harm }} as double precision) as harm_mae_ratio,
+        cast({{ harm }} as {{ type_double() }}) as harm_mae_ratio,
         daily.estimated_mae_ratio_to_reference >= {{ harm }} as is_estimated_harmful,
         daily.mae_ratio_to_reference >= {{ harm }} as is_harmful,
         daily.mae between estimates.estimated_mae_lower and estimates.estimated_mae_upper as is_realized_within_band,

@@ -29,7 +29,7 @@ side_means as (
         model_version,
         count(*) as scored_trips,
         {%- for feature in features %}
-            {{ repeatable('avg', 'cast(' ~ feature ~ ' as double precision)') }} as mean_{{ feature }},
+            {{ repeatable('avg', 'cast(' ~ feature ~ ' as ' ~ type_double() ~ ')') }} as mean_{{ feature }},
         {%- endfor %}
         {{ repeatable('avg', prediction) }} as mean_prediction
     from trips
@@ -58,7 +58,7 @@ feature_means as (
             model_version,
             scored_trips,
             cast(null as {{ dbt.type_string() }}) as feature_name,
-            cast(null as double precision) as feature_mean,
+            cast(null as {{ type_double() }}) as feature_mean,
             mean_prediction
         from side_means
         where 1 = 0

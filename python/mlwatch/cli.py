@@ -153,8 +153,9 @@ def metrics_command(
             metrics_step.check_ready(config, settings, engine)
 
         # Checked before the lock, so that a refused step leaves nothing behind (not even a lock file), but for
-        # a DuckDB file: opening it could fail the run that holds the lock, so it is checked under the lock.
-        if settings.target != "duckdb" or not settings.duckdb_path.is_file():
+        # a DuckDB file or a Spark metastore: opening either could fail the run that holds the lock, so they are
+        # checked under the lock.
+        if settings.target == "postgres" or (settings.target == "duckdb" and not settings.duckdb_path.is_file()):
             ready()
         with recorded_step(settings, "metrics", ready=ready) as written:
             run = metrics_step.run(config, settings, RichReporter(), written, engine, full_refresh)

@@ -99,6 +99,15 @@ def _environment(project_dir: Path, env: dict[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
+def _prepare_warehouse(settings: WarehouseSettings) -> None:
+    """Start this process's SparkSession with mlwatch's checks (Java) and settings before dbt-spark asks for one:
+    dbt-spark's `getOrCreate()` then returns it, and mlwatch's own Spark work shares its JVM and metastore."""
+    if settings.target == "spark":
+        from mlwatch.spark import session
+
+        session(settings.spark_dir, settings.spark_master)
+
+
 def _release_warehouse(settings: WarehouseSettings) -> None:
     """Close dbt's DuckDB database: mlwatch's next connection, or another process, may need the file.
 
@@ -132,6 +141,7 @@ def _invoke(
     key = (str(config.project_dir), *options, *sorted(f"{k}={v}" for k, v in settings.dbt_env().items()))
     result: Any = None
     try:
+        _prepare_warehouse(settings)
         with _environment(config.project_dir, settings.dbt_env()):
             if key not in _MANIFESTS:
                 # Parsed without the invocation's own variables (the engine's batch dates, read when models

@@ -198,7 +198,7 @@ def _count_uncastable(values: pa.ChunkedArray[Any] | pa.Array[Any], target: pa.D
     return bad, example
 
 
-def _file_columns(path: Path, schema: pa.Schema) -> tuple[dict[str, str], tuple[str, ...]]:
+def file_columns(path: Path, schema: pa.Schema) -> tuple[dict[str, str], tuple[str, ...]]:
     """Map logical column -> the file's column (case-insensitive); list the file's unknown columns."""
     try:
         file_schema = pq.read_schema(path)
@@ -224,7 +224,7 @@ def check_trip_file(path: Path) -> int:
     """Refuse a file that is not parquet, lacks a required column or holds no row, from its footer alone, before
     anything is written (`mlwatch load` checks every file first); its row count."""
     try:
-        _file_columns(path, GREEN_TRIP_SCHEMA)
+        file_columns(path, GREEN_TRIP_SCHEMA)
         try:
             rows = pq.ParquetFile(path).metadata.num_rows
         except (pa.ArrowException, OSError) as error:
@@ -299,7 +299,7 @@ def read_trip_batches(
     """The file's trips in the raw table's schema, `batch_rows` at a time, with lineage columns.
 
     Memory is bounded by one batch (and one row group, which parquet decodes at once), whatever the file's size."""
-    columns, _ = _file_columns(path, GREEN_TRIP_SCHEMA)
+    columns, _ = file_columns(path, GREEN_TRIP_SCHEMA)
     offset = 0
     parquet = None
     try:
@@ -340,7 +340,7 @@ def load_trip_file(
     Rows breaking a REJECT_REASONS rule go to raw.rejected_trips (same columns plus `reject_reason`, same trip_id
     and source_row_number as they would have had); a file whose rejected share exceeds `max_reject_share`, that
     holds no row, or that fails to read or cast anywhere is refused and the warehouse keeps its previous state."""
-    _, ignored = _file_columns(path, GREEN_TRIP_SCHEMA)
+    _, ignored = file_columns(path, GREEN_TRIP_SCHEMA)
     checks = checks or RowChecks(zone_ids=known_zone_ids(warehouse))
     loaded_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     rows = outside_month = 0

@@ -5,6 +5,8 @@
   also when the process is killed (the kernel closes its socket).
 - DuckDB: an exclusive `fcntl.flock` on `<duckdb file>.lock`, next to the DuckDB file. The OS releases it
   when the process ends, however it ends.
+- Spark: the same on `<SPARK_WAREHOUSE_DIR>/writer.lock` (its Derby metastore admits one process anyway; the lock
+  refuses the second one in one line, where Derby would fail it with a stack trace).
 
 The writing steps (`load`, `metrics`) share one lock per warehouse rather than one per step: both rebuild
 overlapping dbt models (everything `int_trips_split` depends on) and write the same raw tables, so a load
@@ -54,6 +56,8 @@ def advisory_key(database: str) -> int:
 
 
 def lock_file(settings: WarehouseSettings) -> Path:
+    if settings.target == "spark":
+        return settings.spark_dir / "writer.lock"
     return settings.duckdb_path.with_name(settings.duckdb_path.name + ".lock")
 
 
@@ -75,13 +79,13 @@ def _refusal(settings: WarehouseSettings, step: str, holder: str, waited: float)
 def step_lock(settings: WarehouseSettings, step: str, timeout: float | None = None) -> Iterator[None]:
     """Hold the warehouse's writer lock for the body; raise LockError if another run holds it past `timeout`."""
     timeout = lock_timeout() if timeout is None else timeout
-    locker = _duckdb_lock if settings.target == "duckdb" else _postgres_lock
+    locker = _postgres_lock if settings.target == "postgres" else _file_lock
     with locker(settings, step, timeout):
         yield
 
 
 @contextmanager
-def _duckdb_lock(settings: WarehouseSettings, step: str, timeout: float) -> Iterator[None]:
+def _file_lock(settings: WarehouseSettings, step: str, timeout: float) -> Iterator[None]:
     path = lock_file(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)

@@ -1,6 +1,7 @@
-"""The two warehouses behind one small interface: DuckDB (embedded default) and Postgres (served).
+"""The warehouses behind one small interface: DuckDB (embedded default), Postgres (served) and Spark (mlwatch.spark).
 
-Bulk paths only: DuckDB scans Arrow batches in place; Postgres receives them through COPY.
+Bulk paths only: DuckDB scans Arrow batches in place; Postgres receives them through COPY; Spark reads the trip
+files itself.
 SQL is written with `?` placeholders and values are always passed as parameters.
 """
 
@@ -23,7 +24,7 @@ from mlwatch.errors import WarehouseError
 from mlwatch.schema import RAW_TABLES
 
 RAW_SCHEMA = "raw"
-TARGETS = ("duckdb", "postgres")
+TARGETS = ("duckdb", "postgres", "spark")
 
 _SQL_TYPES = {
     pa.int64(): "bigint",
@@ -33,6 +34,8 @@ _SQL_TYPES = {
     pa.date32(): "date",
     pa.bool_(): "boolean",
 }
+# Spark SQL spells two of them differently (its `timestamp` is wall-clock time: mlwatch.spark.session_config).
+_SPARK_TYPES = {**_SQL_TYPES, pa.float64(): "double", pa.string(): "string"}
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,8 @@ class WarehouseSettings:
     target: str
     duckdb_path: Path
     postgres: dict[str, Any]
+    spark_dir: Path = Path("warehouse/spark")  # the Spark warehouse folder and its Derby metastore
+    spark_master: str = "local[*]"
 
     @classmethod
     def from_env(cls, project_dir: Path, env: dict[str, str] | None = None) -> WarehouseSettings:
@@ -59,7 +64,16 @@ class WarehouseSettings:
             "password": env.get("POSTGRES_PASSWORD", ""),
             "dbname": env.get("POSTGRES_DB", "mlwatch"),
         }
-        return cls(target=target, duckdb_path=duckdb_path, postgres=postgres)
+        spark_dir = Path(env.get("SPARK_WAREHOUSE_DIR", "warehouse/spark"))
+        if not spark_dir.is_absolute():
+            spark_dir = project_dir / spark_dir
+        return cls(
+            target=target,
+            duckdb_path=duckdb_path,
+            postgres=postgres,
+            spark_dir=spark_dir,
+            spark_master=env.get("SPARK_MASTER", "local[*]"),
+        )
 
     def dbt_env(self) -> dict[str, str]:
         """The variables profiles/profiles.yml reads, so dbt sees the warehouse Python writes to."""
@@ -71,11 +85,15 @@ class WarehouseSettings:
             "POSTGRES_USER": self.postgres["user"],
             "POSTGRES_PASSWORD": self.postgres["password"],
             "POSTGRES_DB": self.postgres["dbname"],
+            "SPARK_WAREHOUSE_DIR": str(self.spark_dir),
+            "SPARK_MASTER": self.spark_master,
         }
 
     def describe(self) -> str:
         if self.target == "duckdb":
             return f"duckdb:{self.duckdb_path}"
+        if self.target == "spark":
+            return f"spark:{self.spark_master}:{self.spark_dir}"
         pg = self.postgres
         return f"postgres://{pg['user']}@{pg['host']}:{pg['port']}/{pg['dbname']}"
 
@@ -89,6 +107,10 @@ class Warehouse(Protocol):
 
     def rows(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]: ...
 
+    def table_columns(self, schema: str, table: str) -> list[str]:
+        """The table's columns, none if it does not exist."""
+        ...
+
     def transaction(self) -> Any: ...
 
     def append(self, table: str, data: pa.Table | pa.RecordBatch) -> None: ...
@@ -96,8 +118,18 @@ class Warehouse(Protocol):
     def close(self) -> None: ...
 
 
-def column_definitions(schema: pa.Schema) -> str:
-    return ", ".join(f"{field.name} {_SQL_TYPES[field.type]}" for field in schema)
+def column_definitions(schema: pa.Schema, dialect: str = "duckdb") -> str:
+    types = _SPARK_TYPES if dialect == "spark" else _SQL_TYPES
+    return ", ".join(f"{field.name} {types[field.type]}" for field in schema)
+
+
+def _information_schema_columns(warehouse: Warehouse, schema: str, table: str) -> list[str]:
+    rows = warehouse.rows(
+        "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
+        "order by ordinal_position",
+        [schema, table],
+    )
+    return [row[0] for row in rows]
 
 
 class DuckDBWarehouse:
@@ -120,6 +152,9 @@ class DuckDBWarehouse:
 
     def rows(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         return self._con.execute(sql, list(params)).fetchall()
+
+    def table_columns(self, schema: str, table: str) -> list[str]:
+        return _information_schema_columns(self, schema, table)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -189,6 +224,9 @@ class PostgresWarehouse:
     def rows(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         return self._con.execute(self._sql(sql), list(params)).fetchall()
 
+    def table_columns(self, schema: str, table: str) -> list[str]:
+        return _information_schema_columns(self, schema, table)
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         with self._con.transaction():
@@ -222,6 +260,10 @@ def _csv(data: pa.Table | pa.RecordBatch) -> memoryview:
 def connect(settings: WarehouseSettings, create_database: bool = False) -> Warehouse:
     if settings.target == "duckdb":
         return DuckDBWarehouse(settings.duckdb_path)
+    if settings.target == "spark":
+        from mlwatch.spark import SparkWarehouse  # PySpark: only the Spark target imports it
+
+        return SparkWarehouse(settings.spark_dir, settings.spark_master)
     return PostgresWarehouse(settings.postgres, create_database=create_database)
 
 
@@ -238,16 +280,23 @@ def connected(settings: WarehouseSettings, create_database: bool = False) -> Ite
 def ensure_raw_tables(warehouse: Warehouse) -> None:
     """Create the raw schema and the tables Python writes, if missing (dbt reads them as sources)."""
     warehouse.execute(f"create schema if not exists {RAW_SCHEMA}")
+    spark = warehouse.dialect == "spark"
+    types = _SPARK_TYPES if spark else _SQL_TYPES
     for name, schema in RAW_TABLES.items():
-        warehouse.execute(f"create table if not exists {RAW_SCHEMA}.{name} ({column_definitions(schema)})")
-        # A warehouse made by an older mlwatch gets the columns added since.
-        present = {
-            row[0]
-            for row in warehouse.rows(
-                "select column_name from information_schema.columns where table_schema = ? and table_name = ?",
-                [RAW_SCHEMA, name],
+        storage = ""
+        if spark:
+            from mlwatch.spark import PARTITION_COLUMNS
+
+            storage = " using parquet" + (
+                f" partitioned by ({PARTITION_COLUMNS[name]})" if name in PARTITION_COLUMNS else ""
             )
-        }
+        columns = column_definitions(schema, warehouse.dialect)
+        warehouse.execute(f"create table if not exists {RAW_SCHEMA}.{name} ({columns}){storage}")
+        # A warehouse made by an older mlwatch gets the columns added since.
+        present = set(warehouse.table_columns(RAW_SCHEMA, name))
         for field in schema:
             if field.name not in present:
-                warehouse.execute(f"alter table {RAW_SCHEMA}.{name} add column {field.name} {_SQL_TYPES[field.type]}")
+                column = f"{field.name} {types[field.type]}"
+                warehouse.execute(
+                    f"alter table {RAW_SCHEMA}.{name} add " + (f"columns ({column})" if spark else f"column {column}")
+                )

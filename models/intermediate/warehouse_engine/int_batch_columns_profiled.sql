@@ -43,9 +43,9 @@ counted as (
             sum(case when {{ engine_is_missing(column) }} then 1 else 0 end) as missing__{{ column.name }},
             sum(case when {{ engine_is_observed(column) }} then 1 else 0 end) as observed__{{ column.name }},
             {%- if column.kind == 'numerical' %}
-                cast(min({{ present }}) as double precision) as min__{{ column.name }},
-                cast(max({{ present }}) as double precision) as max__{{ column.name }},
-                cast(avg({{ present }}) as double precision) as mean__{{ column.name }},
+                cast(min({{ present }}) as {{ type_double() }}) as min__{{ column.name }},
+                cast(max({{ present }}) as {{ type_double() }}) as max__{{ column.name }},
+                cast(avg({{ present }}) as {{ type_double() }}) as mean__{{ column.name }},
             {%- endif %}
         {%- endfor %}
         count(*) as row_count
@@ -66,9 +66,9 @@ unpivoted as (
         row_count,
         cast(0 as bigint) as missing_count,
         cast(0 as bigint) as observed_count,
-        cast(null as double precision) as min_value,
-        cast(null as double precision) as max_value,
-        cast(null as double precision) as mean_value
+        cast(null as {{ type_double() }}) as min_value,
+        cast(null as {{ type_double() }}) as max_value,
+        cast(null as {{ type_double() }}) as mean_value
     from counted
     where false
     {%- for column in columns %}

@@ -69,19 +69,19 @@ column_health as (
         column_name,
         column_kind,
         missing_count,
-        cast(missing_count as double precision) / cast(row_count as double precision) as missing_share,
+        cast(missing_count as {{ type_double() }}) / cast(row_count as {{ type_double() }}) as missing_share,
         min_value,
         max_value,
         mean_value,
         out_of_range_count,
         case
-            when present_count > 0 then cast(out_of_range_count as double precision) / present_count
-            else cast('NaN' as double precision)
+            when present_count > 0 then cast(out_of_range_count as {{ type_double() }}) / present_count
+            else cast('NaN' as {{ type_double() }})
         end as out_of_range_share,
         coalesce(new_category_count, 0) as new_category_count,
         case
-            when present_count > 0 then cast(coalesce(new_category_count, 0) as double precision) / present_count
-            else cast('NaN' as double precision)
+            when present_count > 0 then cast(coalesce(new_category_count, 0) as {{ type_double() }}) / present_count
+            else cast('NaN' as {{ type_double() }})
         end as new_category_share
     from batch_columns
 
@@ -137,7 +137,7 @@ column_drift as (
 
 drift_columns as (
 
-    select cast(count(*) as double precision) as drift_columns
+    select cast(count(*) as {{ type_double() }}) as drift_columns
     from {{ ref('monitored_columns') }}
     where role <> 'target'
 
@@ -165,8 +165,8 @@ drifted as (
     select
         column_drift.batch_date,
         column_drift.model_version,
-        cast(sum(case when column_drift.drift_detected then 1 else 0 end) as double precision) as drifted_columns,
-        cast(sum(case when column_drift.drift_detected then 1 else 0 end) as double precision)
+        cast(sum(case when column_drift.drift_detected then 1 else 0 end) as {{ type_double() }}) as drifted_columns,
+        cast(sum(case when column_drift.drift_detected then 1 else 0 end) as {{ type_double() }})
         / max(drift_columns.drift_columns) as drifted_share
     from column_drift
     cross join drift_columns
@@ -191,8 +191,8 @@ dataset_missing as (
     select
         batch_date,
         model_version,
-        cast(sum(missing_count) as double precision) as missing_count,
-        cast(sum(missing_count) as double precision) / (cast(max(row_count) as double precision) * count(*))
+        cast(sum(missing_count) as {{ type_double() }}) as missing_count,
+        cast(sum(missing_count) as {{ type_double() }}) / (cast(max(row_count) as {{ type_double() }}) * count(*))
             as missing_share
     from batch_columns
     group by batch_date, model_version
@@ -208,9 +208,9 @@ metrics as (
             model_version,
             {{ metric.name_column if 'name_column' in metric else "'" ~ metric.name ~ "'" }} as metric_name,
             {{ metric.column ~ ' as column_name' if 'column' in metric else 'column_name' }},
-            cast({{ metric.value }} as double precision) as metric_value,
+            cast({{ metric.value }} as {{ type_double() }}) as metric_value,
             cast({{ metric.get('stat_test', 'null') }} as {{ dbt.type_string() }}) as stat_test,
-            cast({{ metric.get('threshold', 'null') }} as double precision) as threshold,
+            cast({{ metric.get('threshold', 'null') }} as {{ type_double() }}) as threshold,
             cast({{ metric.get('drift_detected', 'null') }} as boolean) as drift_detected
         from {{ metric.from }}
         {%- if 'where' in metric %}
@@ -236,7 +236,7 @@ final as (
         threshold,
         drift_detected,
         'warehouse' as engine,
-        cast({{ dbt.current_timestamp() }} at time zone 'UTC' as timestamp) as computed_at
+        {{ utc_now() }} as computed_at
     from metrics
 
 )

@@ -19,7 +19,7 @@ quantiles as (
 
     select
         cast(null as {{ dbt.type_string() }}) as quantile_name,
-        cast(null as double precision) as quantile
+        cast(null as {{ type_double() }}) as quantile
     where false
     {%- for name, quantile in quantiles.items() %}
 
@@ -27,7 +27,7 @@ quantiles as (
 
         select
             '{{ name }}' as quantile_name,
-            cast({{ quantile }} as double precision) as quantile
+            cast({{ quantile }} as {{ type_double() }}) as quantile
     {%- endfor %}
 
 ),

@@ -154,7 +154,7 @@ edges as (
         series.generated_number - 1 as edge_number,
         case
             when series.generated_number - 1 = ranges.bin_count then ranges.last_edge
-            else cast(series.generated_number - 1 as double precision)
+            else cast(series.generated_number - 1 as {{ type_double() }})
                 * ((ranges.last_edge - ranges.first_edge) / ranges.bin_count) + ranges.first_edge
         end as edge
     from ranges

@@ -47,8 +47,8 @@ points as (
         batch_values.model_version,
         batch_values.column_name,
         batch_values.value,
-        cast(batch_values.cumulative_count as double precision)
-        / cast(tests.current_rows as double precision) as current_share,
+        cast(batch_values.cumulative_count as {{ type_double() }})
+        / cast(tests.current_rows as {{ type_double() }}) as current_share,
         tests.reference_rows,
         tests.stat_test_key
     from batch_values
@@ -74,8 +74,8 @@ located as (
         cast(
             coalesce(below.cumulative_count, 0)
             - case when below.value = points.value then below.value_count else 0 end
-            as double precision
-        ) / cast(points.reference_rows as double precision) as reference_share_before,
+            as {{ type_double() }}
+        ) / cast(points.reference_rows as {{ type_double() }}) as reference_share_before,
         coalesce(below.cdf_integral + below.cumulative_share * (points.value - below.value), 0) as cdf_integral
     from points
     {{ asof_left_join(
@@ -100,7 +100,7 @@ stepped as (
 
 ),
 
-ks_statistics as materialized (
+ks_statistics as {{ materialized_cte() }} (
 
     select
         stepped.batch_date,
@@ -169,7 +169,7 @@ crossed as (
 
 ),
 
-wasserstein_distances as materialized (
+wasserstein_distances as {{ materialized_cte() }} (
 
     select
         batch_date,
@@ -190,10 +190,10 @@ shares as (
 
     select
         *,
-        cast(reference_count as double precision) / cast(reference_rows as double precision) as reference_share,
-        cast(current_count as double precision) / cast(current_rows as double precision) as current_share,
+        cast(reference_count as {{ type_double() }}) / cast(reference_rows as {{ type_double() }}) as reference_share,
+        cast(current_count as {{ type_double() }}) / cast(current_rows as {{ type_double() }}) as current_share,
         -- chi-square's expected counts: the reference's, scaled to the batch's size
-        reference_count * (cast(current_rows as double precision) / cast(reference_rows as double precision))
+        reference_count * (cast(current_rows as {{ type_double() }}) / cast(reference_rows as {{ type_double() }}))
             as expected_count,
         row_number() over (
             partition by batch_date, model_version, column_name order by bin_start, category
@@ -251,16 +251,16 @@ binned_scores as (
         sum((reference_filled - current_filled) * ln(reference_filled / current_filled)) as psi,
         -- a value the reference lacks has an expected count of 0, and scipy's statistic is infinite
         case
-            when min(reference_count) = 0 then cast('Infinity' as double precision)
+            when min(reference_count) = 0 then cast('Infinity' as {{ type_double() }})
             else sum(case when expected_count > 0 then squared_excess / expected_count end)
         end as chisquare,
         count(*) - 1 as degrees_of_freedom,
         count(*) as bin_count,
         -- Z-test (stattests/z_stattest.py): shares of rows off the first value; which value comes
         -- first only flips the statistic's sign, and the p-value is two-sided
-        cast(max(reference_rows) - max(case when bin_number = 1 then reference_count end) as double precision)
+        cast(max(reference_rows) - max(case when bin_number = 1 then reference_count end) as {{ type_double() }})
         / max(reference_rows) as reference_off_first,
-        cast(max(current_rows) - max(case when bin_number = 1 then current_count end) as double precision)
+        cast(max(current_rows) - max(case when bin_number = 1 then current_count end) as {{ type_double() }})
         / max(current_rows) as current_off_first,
         max(reference_rows) as reference_rows,
         max(current_rows) as current_rows
@@ -275,12 +275,12 @@ pooled as (
         *,
         (reference_off_first * reference_rows + current_off_first * current_rows)
         / (reference_rows + current_rows) as pooled_off_first,
-        cast(1 as double precision) / reference_rows + cast(1 as double precision) / current_rows as inverse_sizes
+        cast(1 as {{ type_double() }}) / reference_rows + cast(1 as {{ type_double() }}) / current_rows as inverse_sizes
     from binned_scores
 
 ),
 
-binned_statistics as materialized (
+binned_statistics as {{ materialized_cte() }} (
 
     select
         *,

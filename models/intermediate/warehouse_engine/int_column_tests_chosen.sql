@@ -123,8 +123,8 @@ final as (
         stat_test_key,
         {{ engine_stat_test_attribute('stat_test_key', 'display_name') }} as stat_test,
         coalesce(
-            cast(configured_threshold as double precision),
-            cast({{ engine_stat_test_attribute('stat_test_key', 'threshold') }} as double precision)
+            cast(configured_threshold as {{ type_double() }}),
+            cast({{ engine_stat_test_attribute('stat_test_key', 'threshold') }} as {{ type_double() }})
         ) as threshold,
         reference_rows,
         current_rows,

@@ -49,7 +49,7 @@ shared as (
     select
         *,
         -- scipy divides the searchsorted count by the sample size: the same double, bit for bit
-        cast(cumulative_count as double precision) / cast(reference_rows as double precision) as cumulative_share
+        cast(cumulative_count as {{ type_double() }}) / cast(reference_rows as {{ type_double() }}) as cumulative_share
     from accumulated
 
 ),

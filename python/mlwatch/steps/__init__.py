@@ -86,10 +86,7 @@ def require(settings: WarehouseSettings, relations: dict[str, str]) -> None:
     with closing(warehouse):
         for relation, command in relations.items():
             schema, table = relation.split(".")
-            exists = warehouse.rows(
-                "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-                [schema, table],
-            )[0][0]
+            exists = bool(warehouse.table_columns(schema, table))
             if (
                 not exists
                 or not warehouse.rows(f"select count(*) from (select 1 from {relation} limit 1) as one")[0][0]

@@ -47,10 +47,15 @@ def _land_files(
         zones = loader.load_zones(warehouse, zone_path)  # first: trips are checked against the zones
         reporter.say(f"  {zone_path.name}: {zones} zones")
         checks = loader.RowChecks(loader.known_zone_ids(warehouse), config.max_trip_hours, config.max_reject_share)
+        land = loader.load_trip_file
+        if settings.target == "spark":
+            from mlwatch import spark_load  # PySpark: only the Spark target imports it
+
+            land = spark_load.load_trip_file
         trips = 0
         for month, path in paths.items():
             with reporter.progress(f"trips {path.name}", file_rows[month]) as ticker:
-                loaded = loader.load_trip_file(warehouse, path, month, ticker.advance, checks)
+                loaded = land(warehouse, path, month, ticker.advance, checks)
             trips += loaded.rows
             written.rows += loaded.rows
             note = f" (ignored unknown columns {list(loaded.ignored_columns)})" if loaded.ignored_columns else ""

@@ -53,9 +53,15 @@ def check_stat_tests(config: MonitoringConfig, engine: str) -> None:
             )
 
 
+def default_engine(config: MonitoringConfig, settings: WarehouseSettings) -> str:
+    """The metrics_engine var, but on Spark the warehouse engine: the Evidently engine reads every batch into
+    pandas on the driver, which suits a month, not the data a team runs Spark for (`--engine evidently` still can)."""
+    return "warehouse" if settings.target == "spark" else config.metrics_engine
+
+
 def check_ready(config: MonitoringConfig, settings: WarehouseSettings, engine: str | None = None) -> None:
     """Everything `run` needs, checked before the step takes the lock or records a run."""
-    name = engine or config.metrics_engine
+    name = engine or default_engine(config, settings)
     engine_module(name)
     check_stat_tests(config, name)
     require(settings, {"raw.pipeline_runs": "mlwatch load"})
@@ -75,7 +81,7 @@ def run(
     full_refresh: bool = False,
 ) -> MetricsRun:
     """Every daily batch not yet computed (all with `full_refresh`) by `engine` (default: the metrics_engine var)."""
-    name = engine or config.metrics_engine
+    name = engine or default_engine(config, settings)
     module = engine_module(name)  # an unknown engine is refused before any work
     check_stat_tests(config, name)
     reporter.say(f"metrics ({name} engine) → {settings.describe()}")
