@@ -13,7 +13,7 @@ import shutil
 import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -328,6 +328,22 @@ def _with_reason(batch: pa.RecordBatch, reasons: pa.Array[Any]) -> pa.RecordBatc
     return pa.RecordBatch.from_arrays([*batch.columns, reasons], schema=REJECTED_TRIPS_SCHEMA)
 
 
+def check_rejects(path: Path, rejected: Mapping[str, int], total: int, max_reject_share: float) -> None:
+    """Refuse an empty file, or one whose quarantined share exceeds `max_reject_share`, with each reason's count."""
+    if total == 0:
+        raise LoadError(f"{path}: the file holds no trips (0 rows)")
+    share = sum(rejected.values()) / total
+    if share > max_reject_share:
+        reasons_text = "; ".join(
+            f"{reason} ({REJECT_REASONS[reason]}): {count:,} row{'s' * (count != 1)}"
+            for reason, count in rejected.items()
+        )
+        raise LoadError(
+            f"{path}: {sum(rejected.values()):,} of {total:,} rows ({share:.2%}) break a row rule, more than "
+            f"max_reject_share = {max_reject_share:.2%} (dbt_project.yml vars): {reasons_text}"
+        )
+
+
 def load_trip_file(
     warehouse: Warehouse,
     path: Path,
@@ -374,19 +390,7 @@ def load_trip_file(
                 rows += kept.num_rows
                 if progress:
                     progress(batch.num_rows)
-            total = rows + sum(rejected.values())
-            if total == 0:
-                raise LoadError(f"{path}: the file holds no trips (0 rows)")
-            share = sum(rejected.values()) / total
-            if share > checks.max_reject_share:
-                reasons_text = "; ".join(
-                    f"{reason} ({REJECT_REASONS[reason]}): {count:,} row{'s' * (count != 1)}"
-                    for reason, count in rejected.items()
-                )
-                raise LoadError(
-                    f"{path}: {sum(rejected.values()):,} of {total:,} rows ({share:.2%}) break a row rule, more than "
-                    f"max_reject_share = {checks.max_reject_share:.2%} (dbt_project.yml vars): {reasons_text}"
-                )
+            check_rejects(path, rejected, rows + sum(rejected.values()), checks.max_reject_share)
     except LoadError as error:
         raise LoadError(
             f"{error}; nothing was changed (the warehouse keeps its previous copy of {path.name})"

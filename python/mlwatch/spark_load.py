@@ -24,6 +24,7 @@ from mlwatch.load import (
     LoadedFile,
     Progress,
     RowChecks,
+    check_rejects,
     file_columns,
     known_zone_ids,
     month_key,
@@ -132,18 +133,7 @@ def load_trip_file(
         rejected = {str(reason): int(rows) for reason, rows, _ in counts if reason is not None}
         rows = sum(int(rows) for reason, rows, _ in counts if reason is None)
         outside_month = sum(int(outside) for reason, _, outside in counts if reason is None)
-        if total == 0:
-            raise LoadError(f"{path}: the file holds no trips (0 rows)")
-        share = sum(rejected.values()) / total
-        if share > checks.max_reject_share:
-            reasons_text = "; ".join(
-                f"{reason} ({REJECT_REASONS[reason]}): {count:,} row{'s' * (count != 1)}"
-                for reason, count in rejected.items()
-            )
-            raise LoadError(
-                f"{path}: {sum(rejected.values()):,} of {total:,} rows ({share:.2%}) break a row rule, more than "
-                f"max_reject_share = {checks.max_reject_share:.2%} (dbt_project.yml vars): {reasons_text}"
-            )
+        check_rejects(path, rejected, total, checks.max_reject_share)
         for table, condition in (("green_trips", "is null"), ("rejected_trips", "is not null")):
             target = f"{RAW_SCHEMA}.{table}"
             names = [name for name in spark_warehouse.table_columns(RAW_SCHEMA, table) if name != "source_file"]
