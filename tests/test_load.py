@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import http.server
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +13,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import DATA_DIR
+from conftest import DATA_DIR, PROJECT_DIR
 
 from mlwatch.errors import LoadError
 from mlwatch.load import ROW_SPACE, ensure_file, read_trip_batches, read_zones
@@ -122,3 +124,32 @@ def test_a_file_the_server_lacks_gives_a_clear_error(tmp_path: Path, tlc_server:
 def test_offline_gives_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(LoadError, match="Put the file in"):
         ensure_file(tmp_path, "green_tripdata_2021-02.parquet", "http://127.0.0.1:9", timeout=5)
+
+
+@pytest.mark.parametrize(
+    ("version_line", "found"),
+    [(None, "no java on PATH or in JAVA_HOME"), ('openjdk version "11.0.22" 2024-01-16', "Java 11 found")],
+)
+def test_spark_without_java_17_is_refused_in_one_line(tmp_path: Path, version_line: str | None, found: str) -> None:
+    """Before any JVM starts, not as a Py4J stack trace: no `java` at all, or one that prints an older version."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    if version_line:
+        java = bin_dir / "java"
+        java.write_text(f"#!/bin/sh\necho '{version_line}' >&2\n")
+        java.chmod(0o755)
+    env = {
+        "PATH": str(bin_dir),
+        "HOME": str(tmp_path),
+        "DBT_TARGET": "spark",
+        "SPARK_WAREHOUSE_DIR": str(tmp_path / "spark"),
+        "DBT_LOG_PATH": str(tmp_path / "logs"),
+        "TAXI_DATA_DIR": str(DATA_DIR),
+    }
+    completed = subprocess.run(
+        [sys.executable, "-m", "mlwatch", "load"], cwd=PROJECT_DIR, env=env, capture_output=True, text=True
+    )
+    output = " ".join((completed.stdout + completed.stderr).split())
+    assert completed.returncode == 1, output
+    assert f"✗ load failed: DBT_TARGET=spark needs Java 17 or newer ({found})" in output
+    assert "Traceback" not in output
