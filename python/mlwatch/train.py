@@ -173,9 +173,9 @@ def score(
     progress: Callable[[int], None] | None = None,
 ) -> int:
     """Replace the version's predictions for the reference and production trips; returns the row count."""
-    version = trained.metadata.model_version
     if warehouse.dialect == "spark":
         return _score_in_spark(warehouse, trained, config)
+    version = trained.metadata.model_version
     frame = warehouse.query(
         f"select trip_id, {', '.join(config.features)} from {TRIPS_SPLIT} "
         "where split in ('reference', 'production') order by trip_id"

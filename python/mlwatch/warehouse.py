@@ -25,6 +25,7 @@ from mlwatch.schema import RAW_TABLES
 
 RAW_SCHEMA = "raw"
 TARGETS = ("duckdb", "postgres", "spark")
+SPARK_DIR, SPARK_MASTER = "warehouse/spark", "local[*]"  # SPARK_WAREHOUSE_DIR, SPARK_MASTER when unset
 
 _SQL_TYPES = {
     pa.int64(): "bigint",
@@ -45,8 +46,8 @@ class WarehouseSettings:
     target: str
     duckdb_path: Path
     postgres: dict[str, Any]
-    spark_dir: Path = Path("warehouse/spark")  # the Spark warehouse folder and its Derby metastore
-    spark_master: str = "local[*]"
+    spark_dir: Path = Path(SPARK_DIR)  # the Spark warehouse folder and its Derby metastore
+    spark_master: str = SPARK_MASTER
 
     @classmethod
     def from_env(cls, project_dir: Path, env: dict[str, str] | None = None) -> WarehouseSettings:
@@ -64,7 +65,7 @@ class WarehouseSettings:
             "password": env.get("POSTGRES_PASSWORD", ""),
             "dbname": env.get("POSTGRES_DB", "mlwatch"),
         }
-        spark_dir = Path(env.get("SPARK_WAREHOUSE_DIR", "warehouse/spark"))
+        spark_dir = Path(env.get("SPARK_WAREHOUSE_DIR", SPARK_DIR))
         if not spark_dir.is_absolute():
             spark_dir = project_dir / spark_dir
         return cls(
@@ -72,7 +73,7 @@ class WarehouseSettings:
             duckdb_path=duckdb_path,
             postgres=postgres,
             spark_dir=spark_dir,
-            spark_master=env.get("SPARK_MASTER", "local[*]"),
+            spark_master=env.get("SPARK_MASTER", SPARK_MASTER),
         )
 
     def dbt_env(self) -> dict[str, str]:
