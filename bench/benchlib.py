@@ -24,6 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 DATA_DIR = Path(os.environ.get("TAXI_DATA_DIR", ROOT.parent / "shared" / "data"))
 VENV_BIN = Path(sys.executable).parent
+# dbt's line for each model it built, with the model's own seconds (DuckDB prints OK, Postgres the row count)
+MODEL_SECONDS = re.compile(r"OK created sql \w+ model intermediate\.(\w+) .* in ([\d.]+)s\]")
 POSTGRES = {
     "host": os.environ.get("POSTGRES_HOST", "127.0.0.1"),
     "port": os.environ.get("POSTGRES_PORT", "5432"),

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from benchlib import (
+    MODEL_SECONDS,
     VENV_BIN,
     delete_metric_rows,
     drop_database,
@@ -91,29 +92,39 @@ def engine_runs(env: dict[str, str], engine: str, how: str, runs: int) -> dict[s
     }
 
 
-def dbt_start_up(env: dict[str, str], runs: int) -> dict[str, Any]:
-    """The warehouse engine's dbt run on its own: wall time, the models' time by dbt's clock, the difference."""
-    command = [
-        str(VENV_BIN / "dbt"),
-        "run",
-        "--selector",
-        "warehouse_engine",
-        "--project-dir",
-        env["MLWATCH_PROJECT_DIR"],
-        "--profiles-dir",
-        str(Path(env["MLWATCH_PROJECT_DIR"]) / "profiles"),
-        "--target",
-        env["DBT_TARGET"],
-    ]
-    wall, models = [], []
+def engine_models(envs: dict[str, dict[str, str]], runs: int) -> dict[str, dict[str, Any]]:
+    """The warehouse engine's dbt run on its own, each warehouse in turn round by round: wall time, the models'
+    time by dbt's clock, the difference (dbt's start-up), and each model's own seconds."""
+    wall: dict[str, list[float]] = {target: [] for target in envs}
+    models: dict[str, list[float]] = {target: [] for target in envs}
+    per_model: dict[str, dict[str, list[float]]] = {target: {} for target in envs}
     for _ in range(runs):
-        measured = measure(command, env)
-        wall.append(measured.seconds)
-        models.append(number_in(measured.output, DBT_MODELS_SECONDS))
+        for target, env in envs.items():
+            command = [
+                str(VENV_BIN / "dbt"),
+                "run",
+                "--selector",
+                "warehouse_engine",
+                "--project-dir",
+                env["MLWATCH_PROJECT_DIR"],
+                "--profiles-dir",
+                str(Path(env["MLWATCH_PROJECT_DIR"]) / "profiles"),
+                "--target",
+                env["DBT_TARGET"],
+            ]
+            measured = measure(command, env)
+            wall[target].append(measured.seconds)
+            models[target].append(number_in(measured.output, DBT_MODELS_SECONDS))
+            for name, seconds in MODEL_SECONDS.findall(measured.output):
+                per_model[target].setdefault(name, []).append(float(seconds))
     return {
-        "dbt_run": spread(wall),
-        "models": spread(models),
-        "start_up": spread([total - inner for total, inner in zip(wall, models, strict=True)]),
+        target: {
+            "dbt_run": spread(wall[target]),
+            "models": spread(models[target]),
+            "start_up": spread([total - inner for total, inner in zip(wall[target], models[target], strict=True)]),
+            "model_seconds": {name: spread(values) for name, values in per_model[target].items()},
+        }
+        for target in envs
     }
 
 
@@ -179,9 +190,11 @@ def main() -> None:
             measure(mlwatch("metrics", "--engine", "warehouse"), env)  # warm-up: builds inputs, marts, profiles
             if not args.whole_only:
                 results["targets"][target] = {
-                    **{label: engine_runs(env, engine, how, args.runs) for label, engine, how in VARIANTS},
-                    "dbt": dbt_start_up(env, args.runs),
+                    label: engine_runs(env, engine, how, args.runs) for label, engine, how in VARIANTS
                 }
+        if not args.whole_only:
+            for target, figures in engine_models(envs, args.runs).items():
+                results["targets"][target]["dbt"] = figures
         results["whole"] = {"quiet": whole_commands(envs, args.runs, busy=False)}
         results["whole"]["busy"] = whole_commands(envs, args.runs, busy=True)
         if "postgres" in envs:
@@ -190,6 +203,8 @@ def main() -> None:
     if not args.whole_only:
         print(render(results))
     print(render_whole(results["whole"]))
+    if not args.whole_only:
+        print(render_models(results["targets"]))
     print(f"\n→ {path}")
 
 
@@ -206,6 +221,26 @@ def render_whole(whole: dict[str, dict[str, dict[str, float]]]) -> str:
             ]
         rows.append(cells)
     headers = ["whole command (28 days)", "quiet s", "course / it", "another CPU-bound process s", "course / it"]
+    return table(headers, rows)
+
+
+def render_models(targets: dict[str, Any]) -> str:
+    """Each engine model's seconds on each warehouse (dbt's own clock), and each warehouse's against DuckDB's."""
+    if "duckdb" not in targets:
+        return ""
+    duckdb = targets["duckdb"]["dbt"]["model_seconds"]
+    rows = []
+    for name, figures in duckdb.items():
+        cells: list[Any] = [name, f"{figures['median']:.2f} ({figures['min']:.2f}-{figures['max']:.2f})"]
+        for target in [target for target in targets if target != "duckdb"]:
+            other = targets[target]["dbt"]["model_seconds"][name]
+            cells += [
+                f"{other['median']:.2f} ({other['min']:.2f}-{other['max']:.2f})",
+                f"{other['median'] / figures['median']:.1f}x" if figures["median"] else "-",
+            ]
+        rows.append(cells)
+    others = [target for target in targets if target != "duckdb"]
+    headers = ["engine model (28 days)", "duckdb s", *[f"{t} {c}" for t in others for c in ("s", "/ duckdb")]]
     return table(headers, rows)
 
 

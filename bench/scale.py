@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import re
 import sys
 import tempfile
 import time
@@ -37,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from benchlib import (
+    MODEL_SECONDS,
     ROOT,
     delete_metric_rows,
     drop_database,
@@ -51,7 +51,6 @@ from benchlib import (
 
 FIRST_DAY = "2022-01-01"
 CHUNK_ROWS = 1_000_000
-MODEL_SECONDS = re.compile(r"OK created sql \w+ model intermediate\.(\w+) .* in ([\d.]+)s\]")
 
 
 @dataclass(frozen=True)
@@ -388,7 +387,29 @@ def render(results: dict[str, Any]) -> str:
         f"median (min-max) of {results['runs']} run(s)\n"
     )
     headers = ["warehouse", "what", "process s", "engine s", "peak RSS MiB", "where the time goes (medians)"]
-    return header + table(headers, rows) + spark_scaling(results)
+    return header + table(headers, rows) + model_ratios(results) + spark_scaling(results)
+
+
+def model_ratios(results: dict[str, Any]) -> str:
+    """The year's engine models one by one (dbt's clock, the median run's) on each warehouse against DuckDB."""
+    others = [name for name in results if name == "postgres" or name.startswith("spark ")]
+    if "duckdb" not in results or not others:
+        return ""
+    duckdb = results["duckdb"]["year"]["model_seconds"]
+    rows = [
+        [name, f"{seconds:.1f}"]
+        + [
+            cell
+            for other in others
+            for cell in (
+                f"{results[other]['year']['model_seconds'].get(name, float('nan')):.1f}",
+                f"{results[other]['year']['model_seconds'].get(name, float('nan')) / seconds:.1f}x" if seconds else "-",
+            )
+        ]
+        for name, seconds in duckdb.items()
+    ]
+    headers = ["engine model (year)", "duckdb s", *[f"{o} {c}" for o in others for c in ("s", "/ duckdb")]]
+    return "\n\n" + table(headers, rows)
 
 
 def spark_scaling(results: dict[str, Any]) -> str:

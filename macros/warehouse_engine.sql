@@ -124,9 +124,13 @@
         {%- if column.kind == 'numerical' %}
         cast(sum(count(*)) over (
             partition by {{ keys | join(', ') }} order by {{ column.name }} rows between unbounded preceding and current row
-        ) as bigint) as cumulative_count
+        ) as bigint) as cumulative_count,
+        cast(lead({{ column.name }}) over (
+            partition by {{ keys | join(', ') }} order by {{ column.name }}
+        ) as {{ type_double() }}) as next_value
         {%- else %}
-        cast(null as bigint) as cumulative_count
+        cast(null as bigint) as cumulative_count,
+        cast(null as {{ type_double() }}) as next_value
         {%- endif %}
     from {{ relation }}
     where
@@ -147,7 +151,8 @@
         cast(null as {{ type_double() }}) as value,
         cast(null as {{ dbt.type_string() }}) as category,
         cast(0 as bigint) as value_count,
-        cast(null as bigint) as cumulative_count
+        cast(null as bigint) as cumulative_count,
+        cast(null as {{ type_double() }}) as next_value
     from {{ relation }}
     where false
     {%- endfor %}
@@ -193,17 +198,32 @@
     `ordered` <= probe, with '>' the greatest < probe, with '<=' the least >= probe. `equal` pairs
     a probe-side expression with a column of `relation` that must match. Pass a model (ref), not a
     CTE: Postgres answers each probe from the model's index (engine_lookup_indexes), and a CTE used
-    twice is materialized without one. When the probes are about as many as `relation`'s rows, name
-    the relation they come from as `probes` (the expressions' qualifier) and the columns of `relation`
-    the query reads as `columns`: Postgres then sorts both
-    sides together once and carries each step forward to the probes after it, as DuckDB's ASOF join
-    does, instead of one index probe per row (three times faster on a month's 67,000 batch points). -#}
-{% macro asof_left_join(relation, alias, equal, probe, op, ordered, probes=none, columns=none) -%}
-    {{ return(adapter.dispatch('asof_left_join', 'mlwatch')(relation, alias, equal, probe, op, ordered, probes, columns)) }}
+    twice is materialized without one. `probes` names the relation the probe-side expressions come
+    from (their qualifier): DuckDB then sorts only the groups of `relation` some probe asks for (the
+    batch values of the few histogram columns, not the year's 15 million). When the probes are about
+    as many as `relation`'s rows, set `merge` and name the columns of `relation` the query reads as
+    `columns`: Postgres then sorts both sides together once and carries each step forward to the probes
+    after it, as DuckDB's ASOF join does, instead of one index probe per row (three times faster on a
+    month's 67,000 batch points). -#}
+{% macro asof_left_join(relation, alias, equal, probe, op, ordered, probes=none, columns=none, merge=false) -%}
+    {{ return(adapter.dispatch('asof_left_join', 'mlwatch')(relation, alias, equal, probe, op, ordered, probes, columns, merge)) }}
 {%- endmacro %}
 
-{% macro duckdb__asof_left_join(relation, alias, equal, probe, op, ordered, probes=none, columns=none) -%}
+{% macro duckdb__asof_left_join(relation, alias, equal, probe, op, ordered, probes=none, columns=none, merge=false) -%}
+    {%- if probes is none %}
     asof left join {{ relation }} as {{ alias }}
+    {%- else %}
+    asof left join (
+        select * from {{ relation }} as candidates
+        where exists (
+            select 1 from {{ probes }}
+            where
+                {%- for left, right in equal %}
+                {{ left }} = candidates.{{ right }}{% if not loop.last %} and{% endif %}
+                {%- endfor %}
+        )
+    ) as {{ alias }}
+    {%- endif %}
         on
             {%- for left, right in equal %}
             {{ left }} = {{ alias }}.{{ right }} and
@@ -211,8 +231,8 @@
             {{ probe }} {{ op }} {{ alias }}.{{ ordered }}
 {%- endmacro %}
 
-{% macro default__asof_left_join(relation, alias, equal, probe, op, ordered, probes=none, columns=none) -%}
-    {%- if probes is none %}
+{% macro default__asof_left_join(relation, alias, equal, probe, op, ordered, probes=none, columns=none, merge=false) -%}
+    {%- if not merge %}
     left join lateral (
         select candidates.*
         from {{ relation }} as candidates
@@ -289,7 +309,7 @@
 {#- Spark has neither ASOF nor LATERAL joins: each candidate row carries the next (or previous) row's
     `ordered` of its group, and the probe falls in the half-open range between the two. `ordered` must be
     unique within a group, as in the value profiles this joins. -#}
-{% macro spark__asof_left_join(relation, alias, equal, probe, op, ordered, probes=none, columns=none) -%}
+{% macro spark__asof_left_join(relation, alias, equal, probe, op, ordered, probes=none, columns=none, merge=false) -%}
     {%- set following = op in ('>=', '>') -%}
     {%- set partition = equal | map(attribute=1) | join(', ') -%}
     left join (
@@ -333,22 +353,28 @@
     cast(log(cast(2 as numeric), cast({{ expression }} as numeric)) as {{ type_double() }})
 {%- endmacro %}
 
-{#- DuckDB takes up to 80% of the machine's memory by default, and a year of batches would use ~10 GB of it;
-    within this limit it spills its aggregates and sorts to disk instead, a little slower (a pre-hook of the
-    engine's models; the setting holds for the rest of that dbt run). Postgres' default work_mem (4 MB) is the
-    opposite: its sorts and hashes of a month's batch values already spill to disk; each sort or hash of a
-    query may use this much. -#}
-{% macro engine_memory_limit() -%}
-    {{ return(adapter.dispatch('engine_memory_limit', 'mlwatch')()) }}
+{#- Settings of the connection that builds the engine's models (a pre-hook of each; they hold for the rest of
+    that dbt run). DuckDB takes up to 80% of the machine's memory by default, and a year of batches would use
+    ~10 GB of it; within this limit it spills its aggregates and sorts to disk instead, a little slower.
+    Postgres' default work_mem (4 MB) is the opposite: its sorts and hashes of a month's batch values already
+    spill to disk; each sort or hash of a query may use this much. Postgres also misjudges the size of the
+    models' joins (three equal keys, taken as independent, make millions of batch points look like a few
+    rows) and then joins them by nested loops, or merges on two keys and filters on the third: hours at a
+    year's size. The engine's joins are all bulk equi-joins, which hashing serves; a lateral look-up, which
+    has no other plan, keeps its nested loop. -#}
+{% macro engine_session_settings() -%}
+    {{ return(adapter.dispatch('engine_session_settings', 'mlwatch')()) }}
 {%- endmacro %}
 
-{% macro duckdb__engine_memory_limit() -%}
+{% macro duckdb__engine_session_settings() -%}
     set memory_limit = '{{ var("engine_duckdb_memory_limit", "1GB") }}'
 {%- endmacro %}
 
-{% macro postgres__engine_memory_limit() -%}
-    set work_mem = '{{ var("engine_postgres_work_mem", "256MB") }}'
+{% macro postgres__engine_session_settings() -%}
+    set work_mem = '{{ var("engine_postgres_work_mem", "256MB") }}';
+    set enable_nestloop = off;
+    set enable_mergejoin = off
 {%- endmacro %}
 
-{% macro default__engine_memory_limit() -%}
+{% macro default__engine_session_settings() -%}
 {%- endmacro %}

@@ -27,7 +27,7 @@ reference_values as (
 
 ),
 
-batch_values as (
+batch_values as {{ inlined_cte() }} (
 
     select * from {{ ref('int_batch_values_counted') }}
 

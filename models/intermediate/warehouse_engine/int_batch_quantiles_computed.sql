@@ -55,7 +55,51 @@ ranked as (
 
 ),
 
+-- both ranks a quantile interpolates between, looked up in one pass over the running counts
+ranks as (
+
+    select
+        batch_date,
+        model_version,
+        column_name,
+        quantile_name,
+        lower_rank as value_rank,
+        false as is_upper
+    from ranked
+
+    union all
+
+    select
+        batch_date,
+        model_version,
+        column_name,
+        quantile_name,
+        lower_rank + 1 as value_rank,
+        true as is_upper
+    from ranked
+
+),
+
 -- the value at 0-based rank r is the first one whose running count exceeds r
+ranked_values as (
+
+    select
+        ranks.batch_date,
+        ranks.model_version,
+        ranks.column_name,
+        ranks.quantile_name,
+        ranks.is_upper,
+        at_rank.value
+    from ranks
+    {{ asof_left_join(
+        ref('int_batch_values_counted'), 'at_rank',
+        [('ranks.batch_date', 'batch_date'), ('ranks.model_version', 'model_version'),
+         ('ranks.column_name', 'column_name')],
+        'ranks.value_rank', '<', 'cumulative_count', probes='ranks'
+    ) }}
+
+),
+
 located as (
 
     select
@@ -67,18 +111,20 @@ located as (
         lower_value.value as lower_value,
         coalesce(upper_value.value, lower_value.value) as upper_value
     from ranked
-    {{ asof_left_join(
-        ref('int_batch_values_counted'), 'lower_value',
-        [('ranked.batch_date', 'batch_date'), ('ranked.model_version', 'model_version'),
-         ('ranked.column_name', 'column_name')],
-        'ranked.lower_rank', '<', 'cumulative_count'
-    ) }}
-    {{ asof_left_join(
-        ref('int_batch_values_counted'), 'upper_value',
-        [('ranked.batch_date', 'batch_date'), ('ranked.model_version', 'model_version'),
-         ('ranked.column_name', 'column_name')],
-        'ranked.lower_rank + 1', '<', 'cumulative_count'
-    ) }}
+    left join ranked_values as lower_value
+        on
+            ranked.batch_date = lower_value.batch_date
+            and ranked.model_version = lower_value.model_version
+            and ranked.column_name = lower_value.column_name
+            and ranked.quantile_name = lower_value.quantile_name
+            and not lower_value.is_upper
+    left join ranked_values as upper_value
+        on
+            ranked.batch_date = upper_value.batch_date
+            and ranked.model_version = upper_value.model_version
+            and ranked.column_name = upper_value.column_name
+            and ranked.quantile_name = upper_value.quantile_name
+            and upper_value.is_upper
 
 ),
 

@@ -1,6 +1,7 @@
 {#- The batch side of every drift comparison: one row per batch date, model version, drift column (and
     the target, for its range check) and distinct value, for the days this run computes. Numerical
-    values carry their running count, so the batch's CDF at any point is one lookup away. -#}
+    values carry their running count, so the batch's CDF at any point is one lookup away, and the next
+    value of the batch, so a batch's step from one value to the next needs no second sort of its values. -#}
 {{ config(
     indexes=engine_lookup_indexes([
         ['batch_date', 'model_version', 'column_name', 'value'],
@@ -10,7 +11,7 @@
 
 with
 
-trips as (
+trips as {{ inlined_cte() }} (
 
     select * from {{ ref('int_trips_scored') }}
     where split = 'production' and passes_input_rules and {{ engine_batch_dates_filter('batch_date') }}
@@ -33,7 +34,8 @@ final as (
         value,
         category,
         value_count,
-        cumulative_count
+        cumulative_count,
+        next_value
     from counted
 
 )

@@ -23,7 +23,7 @@ reference_values as (
 
 ),
 
-batch_values as (
+batch_values as {{ inlined_cte() }} (
 
     select * from {{ ref('int_batch_values_counted') }}
 
@@ -186,13 +186,13 @@ edge_counts as (
     {{ asof_left_join(
         ref('int_reference_values_profiled'), 'reference_below',
         [('edges.model_version', 'model_version'), ('edges.column_name', 'column_name')],
-        'edges.edge', '>', 'value'
+        'edges.edge', '>', 'value', probes='edges'
     ) }}
     {{ asof_left_join(
         ref('int_batch_values_counted'), 'batch_below',
         [('edges.batch_date', 'batch_date'), ('edges.model_version', 'model_version'),
          ('edges.column_name', 'column_name')],
-        'edges.edge', '>', 'value'
+        'edges.edge', '>', 'value', probes='edges'
     ) }}
 
 ),

@@ -47,9 +47,10 @@ points as (
         batch_values.model_version,
         batch_values.column_name,
         batch_values.value,
+        batch_values.next_value,
+        batch_values.cumulative_count = batch_values.value_count as is_first_point,
         cast(batch_values.cumulative_count as {{ type_double() }})
         / cast(tests.current_rows as {{ type_double() }}) as current_share,
-        tests.reference_rows,
         tests.stat_test_key
     from batch_values
     inner join tests
@@ -61,7 +62,48 @@ points as (
 
 ),
 
-located as (
+-- Each distinct value of a column is looked up in the reference profile once, not once per day
+-- it occurs on: a year of days repeats most values, and the look-up sorts its probes.
+point_values as (
+
+    select distinct
+        model_version,
+        column_name,
+        value
+    from points
+
+),
+
+reference_at_values as (
+
+    select
+        point_values.model_version,
+        point_values.column_name,
+        point_values.value,
+        coalesce(below.cumulative_share, 0) as reference_share,
+        cast(
+            coalesce(below.cumulative_count, 0)
+            - case when below.value = point_values.value then below.value_count else 0 end
+            as {{ type_double() }}
+        ) / cast(reference_columns.reference_rows as {{ type_double() }}) as reference_share_before,
+        coalesce(below.cdf_integral + below.cumulative_share * (point_values.value - below.value), 0) as cdf_integral
+    from point_values
+    inner join reference_columns
+        on
+            point_values.model_version = reference_columns.model_version
+            and point_values.column_name = reference_columns.column_name
+    {{ asof_left_join(
+        ref('int_reference_values_profiled'), 'below',
+        [('point_values.model_version', 'model_version'), ('point_values.column_name', 'column_name')],
+        'point_values.value', '>=', 'value', probes='point_values', merge=true,
+        columns=['value', 'value_count', 'cumulative_count', 'cumulative_share', 'cdf_integral']
+    ) }}
+
+),
+
+-- each batch point with the reference's CDF and its integral there and at the batch's next value (not
+-- materialized: the K-S and Wasserstein columns read disjoint parts of it)
+stepped as {{ inlined_cte() }} (
 
     select
         points.batch_date,
@@ -69,34 +111,25 @@ located as (
         points.column_name,
         points.stat_test_key,
         points.value,
+        points.next_value,
+        points.is_first_point,
         points.current_share,
-        coalesce(below.cumulative_share, 0) as reference_share,
-        cast(
-            coalesce(below.cumulative_count, 0)
-            - case when below.value = points.value then below.value_count else 0 end
-            as {{ type_double() }}
-        ) / cast(points.reference_rows as {{ type_double() }}) as reference_share_before,
-        coalesce(below.cdf_integral + below.cumulative_share * (points.value - below.value), 0) as cdf_integral
+        at_value.reference_share,
+        at_value.reference_share_before,
+        at_value.cdf_integral,
+        at_next_value.reference_share_before as next_reference_share_before,
+        at_next_value.cdf_integral as next_cdf_integral
     from points
-    {{ asof_left_join(
-        ref('int_reference_values_profiled'), 'below',
-        [('points.model_version', 'model_version'), ('points.column_name', 'column_name')],
-        'points.value', '>=', 'value', probes='points',
-        columns=['value', 'value_count', 'cumulative_count', 'cumulative_share', 'cdf_integral']
-    ) }}
-
-),
-
-stepped as (
-
-    select
-        *,
-        row_number() over batch_points as point_number,
-        lead(value) over batch_points as next_value,
-        lead(reference_share_before) over batch_points as next_reference_share_before,
-        lead(cdf_integral) over batch_points as next_cdf_integral
-    from located
-    window batch_points as (partition by batch_date, model_version, column_name order by value)
+    inner join reference_at_values as at_value
+        on
+            points.model_version = at_value.model_version
+            and points.column_name = at_value.column_name
+            and points.value = at_value.value
+    left join reference_at_values as at_next_value
+        on
+            points.model_version = at_next_value.model_version
+            and points.column_name = at_next_value.column_name
+            and points.next_value = at_next_value.value
 
 ),
 
@@ -109,7 +142,7 @@ ks_statistics as {{ materialized_cte() }} (
         max(greatest(
             abs(stepped.reference_share - stepped.current_share),
             coalesce(abs(stepped.next_reference_share_before - stepped.current_share), 0),
-            case when stepped.point_number = 1 then stepped.reference_share_before else 0 end
+            case when stepped.is_first_point then stepped.reference_share_before else 0 end
         )) as test_statistic
     from stepped
     where stepped.stat_test_key = 'ks'
@@ -125,7 +158,7 @@ intervals as (
         stepped.batch_date,
         stepped.model_version,
         stepped.column_name,
-        stepped.point_number,
+        stepped.is_first_point,
         stepped.value,
         stepped.current_share,
         stepped.cdf_integral,
@@ -145,27 +178,55 @@ intervals as (
 ),
 
 -- The first reference value whose CDF reaches the interval's F_batch: F_ref < k before it, >= k after.
+-- as with the points, each distinct share is looked up once
+interval_shares as (
+
+    select distinct
+        model_version,
+        column_name,
+        current_share
+    from intervals
+
+),
+
+crossings as (
+
+    select
+        interval_shares.model_version,
+        interval_shares.column_name,
+        interval_shares.current_share,
+        crossing.value as crossing_value,
+        crossing.cdf_integral as crossing_cdf_integral
+    from interval_shares
+    {{ asof_left_join(
+        ref('int_reference_values_profiled'), 'crossing',
+        [('interval_shares.model_version', 'model_version'), ('interval_shares.column_name', 'column_name')],
+        'interval_shares.current_share', '<=', 'cumulative_share', probes='interval_shares', merge=true,
+        columns=['value', 'cdf_integral']
+    ) }}
+
+),
+
 crossed as (
 
     select
         intervals.*,
         case
-            when crossing.value <= intervals.value then intervals.value
-            when crossing.value >= intervals.upper_value then intervals.upper_value
-            else crossing.value
+            when crossing.crossing_value <= intervals.value then intervals.value
+            when crossing.crossing_value >= intervals.upper_value then intervals.upper_value
+            else crossing.crossing_value
         end as crossing_value,
         case
-            when crossing.value <= intervals.value then intervals.cdf_integral
-            when crossing.value >= intervals.upper_value then intervals.upper_cdf_integral
-            else crossing.cdf_integral
+            when crossing.crossing_value <= intervals.value then intervals.cdf_integral
+            when crossing.crossing_value >= intervals.upper_value then intervals.upper_cdf_integral
+            else crossing.crossing_cdf_integral
         end as crossing_cdf_integral
     from intervals
-    {{ asof_left_join(
-        ref('int_reference_values_profiled'), 'crossing',
-        [('intervals.model_version', 'model_version'), ('intervals.column_name', 'column_name')],
-        'intervals.current_share', '<=', 'cumulative_share', probes='intervals',
-        columns=['value', 'cdf_integral']
-    ) }}
+    inner join crossings as crossing
+        on
+            intervals.model_version = crossing.model_version
+            and intervals.column_name = crossing.column_name
+            and intervals.current_share = crossing.current_share
 
 ),
 
@@ -176,7 +237,7 @@ wasserstein_distances as {{ materialized_cte() }} (
         model_version,
         column_name,
         -- below the first batch value F_batch is 0: the integral of F_ref up to it
-        sum(case when point_number = 1 then cdf_integral else 0 end)
+        sum(case when is_first_point then cdf_integral else 0 end)
         + sum(
             current_share * (crossing_value - value) - (crossing_cdf_integral - cdf_integral)
             + (upper_cdf_integral - crossing_cdf_integral) - current_share * (upper_value - crossing_value)

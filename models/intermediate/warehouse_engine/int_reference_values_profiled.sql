@@ -13,7 +13,7 @@
 
 with
 
-trips as (
+trips as {{ inlined_cte() }} (
 
     select * from {{ ref('int_trips_scored') }}
     where split = 'reference' and passes_input_rules
@@ -39,7 +39,7 @@ accumulated as (
         value_count,
         cast(sum(value_count) over (partition by model_version, column_name) as bigint) as reference_rows,
         cumulative_count,
-        lead(value) over (partition by model_version, column_name order by value) as next_value
+        next_value
     from counted
 
 ),
