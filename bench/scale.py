@@ -181,18 +181,16 @@ def child(what: str, days: int, parquet: str | None = None) -> None:
         print(json.dumps({**figures, "dbt_start_up_seconds": run.dbt_start_up_seconds}))
         return
     if what == "course":
-        from baseline_course_loop import course_report
-        from evidently import DataDefinition, Dataset
+        from baseline_course_loop import DEFINITION, course_report
+        from evidently import Dataset
 
-        definition = DataDefinition(
-            numerical_columns=[c for c in config.monitored_columns if c not in config.categorical_features],
-            categorical_columns=list(config.categorical_features),
-        )
+        # the course's report names the zones as the TLC files do
+        course_names = {"pickup_location_id": "PULocationID", "dropoff_location_id": "DOLocationID"}
 
         def evaluate(current: Any, reference: Any) -> None:
             course_report().run(
-                Dataset.from_pandas(current, data_definition=definition),
-                Dataset.from_pandas(reference, data_definition=definition),
+                Dataset.from_pandas(current.rename(columns=course_names), data_definition=DEFINITION),
+                Dataset.from_pandas(reference.rename(columns=course_names), data_definition=DEFINITION),
             )
     else:
         from mlwatch.engines import evidently as metrics
