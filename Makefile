@@ -73,11 +73,10 @@ lint: install ## ruff, sqlfluff (models, grafana) and mypy (strict, on python/ml
 	cd grafana && $(CURDIR)/$(VENV)/bin/sqlfluff lint .
 	$(VENV)/bin/mypy
 
-test: lint ## Lint, then pytest (unit + the whole pipeline on DuckDB and Postgres, dbt build included)
-	$(VENV)/bin/pytest -m "not spark"
+test: lint ## Lint, then pytest (unit + the whole pipeline on DuckDB, Postgres and Spark, dbt build included)
+	$(VENV)/bin/pytest
 
-# Apart from `make test`: Spark's build alone outlasts the 10 minutes CI has left under its 40 (see README, Tests).
-test-spark: install ## The Spark tests: parity with Evidently and every mart equal to DuckDB's (Java 17+)
+test-spark: install ## Only the Spark tests: parity with Evidently and every mart equal to DuckDB's (Java 17+)
 	$(VENV)/bin/pytest -m spark
 
 # Markers are declared in pyproject.toml; tests/conftest.py fails a test that lacks the ones it needs.

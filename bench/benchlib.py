@@ -1,7 +1,9 @@
 """What the benchmarks share: isolated pipelines, child processes timed with their peak memory, results.
 
-Every measured step runs in a child process, so its peak RSS (`os.wait4`'s ru_maxrss, which covers the
-children it waited for, dbt included) is its own. Postgres' server processes are not children: their
+Every measured step runs in a child process, so its peak memory is its own: the larger of `os.wait4`'s
+ru_maxrss (its largest process, children it waited for included) and the peak of its process tree's summed
+RSS, sampled every 0.2 s (Spark's driver JVM is a child the Python process need not wait for, and it runs
+beside Python: the sum is what the machine must hold). Postgres' server processes are not children: their
 memory is not in these figures.
 """
 
@@ -14,6 +16,7 @@ import re
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 DATA_DIR = Path(os.environ.get("TAXI_DATA_DIR", ROOT.parent / "shared" / "data"))
 VENV_BIN = Path(sys.executable).parent
+PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 # dbt's line for each model it built, with the model's own seconds (DuckDB prints OK, Postgres the row count)
 MODEL_SECONDS = re.compile(r"OK created sql \w+ model intermediate\.(\w+) .* in ([\d.]+)s\]")
 POSTGRES = {
@@ -84,20 +88,55 @@ def drop_database(database: str) -> None:
         admin.execute(f'drop database if exists "{database}" with (force)')
 
 
+def tree_rss_bytes(root: int) -> int:
+    """The summed RSS of process `root` and all its descendants now (0 once they are gone)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    tree, frontier = {root}, [root]
+    while frontier:
+        children = [pid for pid, parent in parents.items() if parent in frontier]
+        tree.update(children)
+        frontier = children
+    total = 0
+    for pid in tree:
+        try:
+            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE_BYTES
+        except OSError:
+            continue
+    return total
+
+
 def measure(command: Sequence[str], env: dict[str, str]) -> Measured:
-    """Run `command` to completion; its wall time, the peak RSS of its process tree's largest process, its output."""
+    """Run `command` to completion; its wall time, its peak memory (see the module's docstring), its output."""
     started = time.perf_counter()
     process = subprocess.Popen(
         list(command), cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
+    peak_tree = 0
+    finished = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak_tree
+        while not finished.wait(0.2):
+            peak_tree = max(peak_tree, tree_rss_bytes(process.pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     assert process.stdout is not None
     output = process.stdout.read()
     _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - started
+    finished.set()
+    sampler.join()
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed (exit {process.returncode}):\n{output[-4000:]}")
-    return Measured(seconds, usage.ru_maxrss / 1024, output)
+    return Measured(seconds, max(usage.ru_maxrss * 1024, peak_tree) / 2**20, output)
 
 
 def mlwatch(*args: str) -> list[str]:

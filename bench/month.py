@@ -19,9 +19,14 @@ wall time minus the time dbt itself reports for its models, from run_results.jso
 is its time without that start-up: what the target of 20x the baseline loop is about. A dbt run of the
 engine's models alone measures the start-up once more, on its own.
 
-    .venv/bin/python bench/month.py [--runs 3] [--targets duckdb postgres] [--whole-only]
+With `--pipeline`, only the README's commands from an empty warehouse, each step a process, on each
+warehouse in turn round by round (Spark included): `mlwatch load`, `mlwatch metrics --engine warehouse`,
+`mlwatch show`.
 
-Prints a table and writes bench/results/month.json (git-ignored).
+    .venv/bin/python bench/month.py [--runs 3] [--targets duckdb postgres] [--whole-only]
+    .venv/bin/python bench/month.py --pipeline [--runs 3] [--targets duckdb postgres spark]
+
+Prints a table and writes bench/results/month.json (month-whole.json, month-pipeline.json; git-ignored).
 """
 
 from __future__ import annotations
@@ -66,6 +71,13 @@ BASELINES = {
     "baseline_drift_only": ("drift", "baseline: drift, missing, rows"),
 }
 DBT_MODELS_SECONDS = r"Finished running .* in [^(]*\(([\d.]+)s\)"
+# The parts of `mlwatch metrics`, from the lines it prints; the rest of its wall time is imports, checks and exit.
+METRICS_PARTS = {
+    "inputs (dbt build)": r"dbt build --selector metric_inputs: ok, ([\d.]+) s",
+    "engine": r"(?m)^\s+(?:warehouse|evidently): .* metric rows, ([\d.]+) s",
+    "estimates (DLE)": r"Direct Loss Estimation\): \d+ day\(s\), ([\d.]+) s",
+    "marts (dbt build)": r"dbt build --selector serving: ok, ([\d.]+) s",
+}
 
 
 def engine_runs(env: dict[str, str], engine: str, how: str, runs: int) -> dict[str, Any]:
@@ -162,19 +174,82 @@ def whole_commands(envs: dict[str, dict[str, str]], runs: int, busy: bool) -> di
         for engine in ("warehouse", "evidently")
     }
     seconds: dict[str, list[float]] = {name: [] for name in commands}
+    parts: dict[str, dict[str, list[float]]] = {name: {part: [] for part in METRICS_PARTS} for name in commands}
     with cpu_bound(busy):
         for _ in range(runs):
             for name, (command, env) in commands.items():
-                seconds[name].append(measure(command, env).seconds)
-    return {name: spread(values) for name, values in seconds.items()}
+                measured = measure(command, env)
+                seconds[name].append(measured.seconds)
+                if name != "course":
+                    for part, pattern in METRICS_PARTS.items():
+                        parts[name][part].append(number_in(measured.output, pattern))
+    return {
+        name: {**spread(values), "parts": {part: spread(runs) for part, runs in parts[name].items() if runs}}
+        for name, values in seconds.items()
+    }
+
+
+# The README's commands, in order; `metrics` with the engine every warehouse shares.
+PIPELINE_STEPS = {"load": ("load",), "metrics": ("metrics", "--engine", "warehouse"), "show": ("show",)}
+
+
+def pipeline(targets: list[str], runs: int, folder: Path) -> dict[str, Any]:
+    """Each step from an empty warehouse, each warehouse in turn round by round: seconds and peak memory."""
+    seconds: dict[str, dict[str, list[float]]] = {t: {step: [] for step in [*PIPELINE_STEPS, "whole"]} for t in targets}
+    memory: dict[str, float] = dict.fromkeys(targets, 0.0)
+    database = "mlwatch_bench_pipeline"
+    for run in range(runs):
+        for target in targets:
+            env = pipeline_env(
+                target, folder / f"{target}-{run}", database, SPARK_WAREHOUSE_DIR=str(folder / f"{target}-{run}")
+            )
+            if target == "postgres":
+                drop_database(database)
+            steps = {step: measure(mlwatch(*command), env) for step, command in PIPELINE_STEPS.items()}
+            for step, measured in steps.items():
+                seconds[target][step].append(measured.seconds)
+                memory[target] = max(memory[target], measured.peak_rss_mib)
+            seconds[target]["whole"].append(sum(measured.seconds for measured in steps.values()))
+    if "postgres" in targets:
+        drop_database(database)
+    return {
+        target: {"seconds": {step: spread(values) for step, values in steps.items()}, "peak_rss_mib": memory[target]}
+        for target, steps in seconds.items()
+    }
+
+
+def render_pipeline(figures: dict[str, Any]) -> str:
+    rows = [
+        [
+            target,
+            *(
+                f"{run['median']:.1f} ({run['min']:.1f}-{run['max']:.1f})"
+                for run in (target_figures["seconds"][step] for step in [*PIPELINE_STEPS, "whole"])
+            ),
+            f"{target_figures['peak_rss_mib']:.0f}",
+        ]
+        for target, target_figures in figures.items()
+    ]
+    headers = ["warehouse (2021-01 reference, 2021-02)", *(f"{step} s" for step in PIPELINE_STEPS), "all s", "peak MiB"]
+    return table(headers, rows)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--targets", nargs="+", default=["duckdb", "postgres"], choices=["duckdb", "postgres"])
+    parser.add_argument("--targets", nargs="+", choices=["duckdb", "postgres", "spark"])
     parser.add_argument("--whole-only", action="store_true", help="only the whole commands against the course's")
+    parser.add_argument("--pipeline", action="store_true", help="only load, metrics and show from an empty warehouse")
     args = parser.parse_args()
+    if args.pipeline:
+        with tempfile.TemporaryDirectory(prefix="mlwatch-bench-pipeline-") as folder:
+            figures = pipeline(args.targets or ["duckdb", "postgres", "spark"], args.runs, Path(folder))
+        path = save("month-pipeline", {"runs": args.runs, "pipeline": figures})
+        print(render_pipeline(figures) + f"\n\n→ {path}")
+        return
+    args.targets = args.targets or ["duckdb", "postgres"]
+    if "spark" in args.targets:
+        parser.error("Spark is measured with --pipeline (the engine comparisons run the Evidently engine too)")
 
     results: dict[str, Any] = {
         **({} if args.whole_only else {name: course_loop(ms, args.runs) for name, (ms, _) in BASELINES.items()}),
@@ -203,6 +278,7 @@ def main() -> None:
     if not args.whole_only:
         print(render(results))
     print(render_whole(results["whole"]))
+    print(render_parts(results["whole"]))
     if not args.whole_only:
         print(render_models(results["targets"]))
     print(f"\n→ {path}")
@@ -221,6 +297,25 @@ def render_whole(whole: dict[str, dict[str, dict[str, float]]]) -> str:
             ]
         rows.append(cells)
     headers = ["whole command (28 days)", "quiet s", "course / it", "another CPU-bound process s", "course / it"]
+    return table(headers, rows)
+
+
+def render_parts(whole: dict[str, dict[str, dict[str, Any]]]) -> str:
+    """Where each quiet `mlwatch metrics` spends its time (medians), the rest being imports, checks and exit."""
+    rows = []
+    for name, figures in whole["quiet"].items():
+        if not figures["parts"]:
+            continue
+        medians = [figures["parts"][part]["median"] for part in METRICS_PARTS]
+        rows.append(
+            [
+                name,
+                f"{figures['median']:.2f}",
+                *(f"{m:.2f}" for m in medians),
+                f"{figures['median'] - sum(medians):.2f}",
+            ]
+        )
+    headers = ["mlwatch metrics --full-refresh (quiet)", "whole s", *(f"{part} s" for part in METRICS_PARTS), "rest s"]
     return table(headers, rows)
 
 

@@ -9,6 +9,7 @@ its tables are compared by checksum with the `baseline` taken right after the bu
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import random
 import shutil
@@ -36,6 +37,7 @@ from conftest import (
     postgres_answers,
     require_data,
     require_postgres,
+    require_spark,
 )
 
 from mlwatch.load import RowChecks, classify_rows, read_trip_batches, read_zones
@@ -648,6 +650,49 @@ def test_bad_input_is_refused_with_file_column_and_rows_and_changes_nothing(
     # per-file atomicity: January (first in line) keeps its new copy when February fails later on
     january_after = scalar(dirty.pipeline, january_loaded, [JANUARY])
     assert (january_after == january_before) == bad.before_any_write
+
+
+# Spark's loader reads the file with Spark's own parquet reader, where pyarrow decoded the page and named it.
+SPARK_MESSAGES = {"corrupt_page": ("unreadable by Spark",)}
+
+
+@pytest.mark.spark
+def test_the_spark_loader_quarantines_and_refuses_like_the_others_and_changes_nothing(
+    dirty_data: DirtyData, tmp_path: Path
+) -> None:
+    """The cases of the loader itself (a missing file is found before any warehouse) on Spark's loader, all in one
+    child process (tests/spark_loader_cases.py: one JVM), as `mlwatch load` meets them after pyarrow's footer check."""
+    require_spark()
+    cases = {}
+    for case, bad in BAD_INPUTS.items():
+        if bad.write is not None:
+            cases[case] = tmp_path / case / FEBRUARY
+            cases[case].parent.mkdir()
+            bad.write(cases[case])
+    env = {**os.environ, "DBT_TARGET": "spark", "SPARK_WAREHOUSE_DIR": str(tmp_path / "spark")}
+    child = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("spark_loader_cases.py")), str(dirty_data.folder / FEBRUARY)]
+        + [str(path) for path in cases.values()],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert child.returncode == 0, child.stdout + child.stderr
+    result = json.loads(child.stdout.strip().splitlines()[-1])
+
+    assert result["rows"] == dirty_data.february.num_rows - len(HARD_DEFECTS)
+    assert dict(map(tuple, result["rejected"])) == HARD_DEFECTS
+    assert result["landed"] == [[result["rows"], 202102 * 100_000_000]]
+    for case, path in cases.items():
+        refused = result["refused"][str(path)]
+        assert refused["error"] is not None, f"{case}: Spark's loader accepted the file"
+        message = " ".join(refused["error"].split())
+        assert str(path) in message, case
+        for fragment in SPARK_MESSAGES.get(case, BAD_INPUTS[case].message):
+            assert fragment in message, f"{case}: {fragment!r} not in {message}"
+        assert refused["unchanged"], f"{case}: a raw table changed"
 
 
 def test_later_years_physical_types_and_an_unknown_column_load_the_same_tables(dirty: Dirty, tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import DATA_DIR, Pipeline
+from conftest import DATA_DIR, SPARK_REPORT_DAY, Pipeline, spark_report_dir
 from course import course
 from sklearn.metrics import mean_absolute_error
 
@@ -21,10 +21,22 @@ def notebook():
     return course(DATA_DIR)
 
 
-def test_report_writes_the_days_report_and_test_results(built_duckdb: Pipeline, notebook, tmp_path) -> None:
+@pytest.fixture(params=["duckdb", pytest.param("spark", marks=pytest.mark.spark)])
+def reported(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Pipeline, Path, str]:
+    """The pipeline, the folder asked for, and what `mlwatch report --date DAY` printed there (Spark's build ran
+    the command, see conftest._build)."""
+    if request.param == "spark":
+        pipeline = request.getfixturevalue("built_spark")
+        assert str(DAY) == SPARK_REPORT_DAY
+        return pipeline, spark_report_dir(pipeline), pipeline.outputs["report"]
+    pipeline = request.getfixturevalue("built_duckdb")
     output = tmp_path / "reports"
-    run = built_duckdb.run("report", "--date", str(DAY), "--output-dir", str(output))
-    paths = [Path(line) for line in run.stdout.split()]
+    return pipeline, output, pipeline.run("report", "--date", str(DAY), "--output-dir", str(output)).stdout
+
+
+def test_report_writes_the_days_report_and_test_results(reported: tuple[Pipeline, Path, str], notebook) -> None:
+    pipeline, output, printed = reported
+    paths = [Path(line) for line in printed.splitlines() if line.endswith(".html")]
     assert paths == [output.resolve() / f"report-{DAY}.html", output.resolve() / f"tests-{DAY}.html"]
 
     rows = notebook.day(DAY)
@@ -37,7 +49,7 @@ def test_report_writes_the_days_report_and_test_results(built_duckdb: Pipeline, 
         assert f"{len(rows):,} trips, {len(labelled):,} with a label for performance" in page
         # Self-contained: Evidently's scripts are inline, nothing is loaded from elsewhere.
         assert not re.search(r"<script[^>]*\bsrc=|<link[^>]*\bhref=", page)
-        for column in built_duckdb.config.drift_columns:
+        for column in pipeline.config.drift_columns:
             assert f"Value Drift for column {column}" in page
         # The regression preset saw only rows with a label in range, as the course measures performance.
         assert f"Mean Absolute Error: Actual value {mae:.3f}" in page

@@ -23,6 +23,7 @@ import pandas as pd
 import pytest
 from conftest import POSTGRES, PROJECT_DIR, Pipeline
 
+from mlwatch import dashboard as static
 from mlwatch.config import MonitoringConfig
 from mlwatch.engines import p_values
 from mlwatch.engines import warehouse as warehouse_engine
@@ -309,6 +310,27 @@ def as_text(value: object) -> str | None:
     return str(value)
 
 
+def assert_same_rows(duck: pd.DataFrame, spark: pd.DataFrame, what: str) -> None:
+    """The same columns and rows in any order (run times left out), numbers to 1e-9."""
+    assert list(spark.columns) == list(duck.columns), what
+    assert len(spark) == len(duck), what
+    columns = [column for column in duck.columns if column not in RUN_TIMES]
+    numeric = [c for c in columns if pd.api.types.is_numeric_dtype(duck[c]) and duck[c].dtype != bool]
+    keys = [column for column in columns if column not in numeric]
+    frames = []
+    for frame in (duck, spark):
+        frame = frame[columns].copy()
+        for column in keys:
+            frame[column] = [as_text(value) for value in frame[column]]
+        frames.append(frame.sort_values(keys, na_position="first").reset_index(drop=True))
+    pd.testing.assert_frame_equal(frames[0][keys], frames[1][keys], obj=what)
+    for column in numeric:
+        expected, actual = frames[0][column].astype(float), frames[1][column].astype(float)
+        assert ((expected - actual).abs().fillna(0) <= 1e-9).all() and (expected.isna() == actual.isna()).all(), (
+            f"{what}.{column}: largest difference {(expected - actual).abs().max()}"
+        )
+
+
 @pytest.mark.spark
 def test_every_spark_mart_equals_duckdbs(recomputed_duckdb: Pipeline, built_spark: Pipeline) -> None:
     """The same files, model and engine on both warehouses: every mart's rows equal, numbers to 1e-9."""
@@ -318,22 +340,33 @@ def test_every_spark_mart_equals_duckdbs(recomputed_duckdb: Pipeline, built_spar
     )
     for mart in marts:
         duck, spark = (pipeline.query(f"select * from marts.{mart}") for pipeline in (recomputed_duckdb, built_spark))
-        assert list(spark.columns) == list(duck.columns), mart
-        assert len(spark) == len(duck), mart
-        columns = [column for column in duck.columns if column not in RUN_TIMES]
-        numeric = [
-            column for column in columns if pd.api.types.is_numeric_dtype(duck[column]) and duck[column].dtype != bool
-        ]
-        keys = [column for column in columns if column not in numeric]
-        frames = []
-        for frame in (duck, spark):
-            frame = frame[columns].copy()
-            for column in keys:
-                frame[column] = [as_text(value) for value in frame[column]]
-            frames.append(frame.sort_values(keys, na_position="first").reset_index(drop=True))
-        pd.testing.assert_frame_equal(frames[0][keys], frames[1][keys], obj=mart)
-        for column in numeric:
-            expected, actual = frames[0][column].astype(float), frames[1][column].astype(float)
-            assert ((expected - actual).abs().fillna(0) <= 1e-9).all() and (expected.isna() == actual.isna()).all(), (
-                f"{mart}.{column}: largest difference {(expected - actual).abs().max()}"
-            )
+        assert_same_rows(duck, spark, mart)
+
+
+@pytest.mark.spark
+def test_every_dashboard_panel_reads_on_spark_what_it_reads_on_duckdb(
+    recomputed_duckdb: Pipeline, built_spark: Pipeline
+) -> None:
+    """`mlwatch dashboard` ran in Spark's build (see conftest._build); each panel's query, as the static dashboard
+    sends it, returns on Spark the rows it returns on DuckDB, numbers to 1e-9 (the run log's panels aside)."""
+    assert "✓ dashboard" in built_spark.outputs["dashboard"]
+    dashboard = static.load_dashboard(PROJECT_DIR)
+    duck, spark = recomputed_duckdb.connect(), built_spark.connect()
+    try:
+        # the session keeps reading double quotes as identifiers: no other Spark test quotes a string so
+        duck_query, spark_query = static.panel_query(duck), static.panel_query(spark)
+        time_range = static.data_time_range(duck_query)
+        assert static.data_time_range(spark_query) == time_range
+        variables = static.resolve_variables(dashboard, time_range, duck_query)
+        assert static.resolve_variables(dashboard, time_range, spark_query) == variables
+        compared = 0
+        for panel in static.panels(dashboard):
+            sql = static.render_sql(static.target(panel)["rawSql"], time_range, variables)
+            if "marts.pipeline_health" in sql:  # each warehouse's own runs
+                continue
+            assert_same_rows(duck_query(sql), spark_query(sql), panel["title"])
+            compared += 1
+    finally:
+        duck.close()
+        spark.close()
+    assert compared == len(static.panels(dashboard)) - 3

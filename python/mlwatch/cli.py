@@ -244,7 +244,10 @@ def dashboard_command(
             warning = days_without_valid_trips(config, warehouse)
             notices = [warning] if warning else []
             page = dashboard.build(
-                dashboard.load_dashboard(config.project_dir), warehouse.query, settings.describe(), notices
+                dashboard.load_dashboard(config.project_dir),
+                dashboard.panel_query(warehouse),
+                settings.describe(),
+                notices,
             )
     for notice in notices:
         console.print(f"[yellow]warning[/]: {notice}", highlight=False)

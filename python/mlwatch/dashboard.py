@@ -27,6 +27,7 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 from mlwatch.errors import MlwatchError
+from mlwatch.warehouse import Warehouse
 
 DASHBOARD_FILE = Path("grafana") / "dashboards" / "model-monitoring.json"
 ALL = "$__all"
@@ -146,6 +147,30 @@ def interpolate(sql: str, variables: Mapping[str, VariableValue]) -> str:
         return variables[name].sql() if name in variables else match.group(0)
 
     return _VARIABLE.sub(replace, sql)
+
+
+# The panels are Grafana's Postgres SQL. Spark reads it once double quotes name identifiers, as in standard SQL
+# (its ANSI mode, on by default since Spark 4, with spark.sql.ansi.doubleQuotedIdentifiers), and Postgres' own
+# spellings of these become Spark's.
+_SPARK_SPELLINGS = (
+    (re.compile(r"\bdouble precision\b", re.IGNORECASE), "double"),
+    (re.compile(r"\bas text\)", re.IGNORECASE), "as string)"),
+    (re.compile(r"\bextract\(epoch from ([^()]+)\)", re.IGNORECASE), r"(unix_micros(\1) / 1e6)"),
+)
+
+
+def panel_query(warehouse: Warehouse) -> Query:
+    """The warehouse's query for the panels' SQL, spelt for its dialect."""
+    if warehouse.dialect != "spark":
+        return warehouse.query
+    warehouse.execute("set spark.sql.ansi.doubleQuotedIdentifiers = true")
+
+    def query(sql: str) -> pd.DataFrame:
+        for spelling, spark in _SPARK_SPELLINGS:
+            sql = spelling.sub(spark, sql)
+        return warehouse.query(sql)
+
+    return query
 
 
 def render_sql(sql: str, time_range: TimeRange, variables: Mapping[str, VariableValue]) -> str:

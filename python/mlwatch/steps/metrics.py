@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from mlwatch import estimates
 from mlwatch.batches import DRIFT_SIDES, MetricsRun
 from mlwatch.config import MonitoringConfig
@@ -95,9 +97,10 @@ def run(
             on_start=ticker.total,
             on_day=lambda day: ticker.advance(description=f"daily batches ({day})"),
         )
+    started = time.perf_counter()
     with reporter.waiting("performance estimates (NannyML DLE)"), connected(settings) as warehouse:
         estimated = estimates.write_estimates(warehouse, config)
-    reporter.say(f"  estimated MAE (Direct Loss Estimation): {estimated} day(s)")
+    reporter.say(f"  estimated MAE (Direct Loss Estimation): {estimated} day(s), {time.perf_counter() - started:.1f} s")
     written.rows = run.rows_written + estimated
     reporter.say(
         f"  {name}: {run.days_computed} day(s) for {run.model_versions} model version(s), "
