@@ -4,6 +4,9 @@ coefficients x mean differences computed in pandas."""
 from __future__ import annotations
 
 import pickle
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -86,6 +89,20 @@ def test_dle_estimates_a_known_error_per_day_within_its_band() -> None:
     assert estimated["estimated_mae"].to_numpy() == pytest.approx(expected, rel=0.08)
     assert (estimated["estimated_mae_lower"].to_numpy() <= realized).all()
     assert (realized <= estimated["estimated_mae_upper"].to_numpy()).all()
+
+
+def test_importing_nannyml_starts_no_spark_session(tmp_path: Path) -> None:
+    """FLAML, under NannyML, starts a default SparkSession at import when PySpark is installed: a JVM and a
+    spark-warehouse/ folder in the working directory of every DuckDB run, and a second metastore beside Spark's."""
+    script = (
+        "from mlwatch.estimates import import_nannyml\n"
+        "import_nannyml()\n"
+        "from pyspark import SparkContext\n"
+        "print(SparkContext._active_spark_context is None)\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert completed.stdout.split() == ["True"], completed.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.integration

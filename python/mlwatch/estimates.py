@@ -9,7 +9,10 @@ raw.performance_estimates, which the daily_performance_estimates mart joins to t
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import os
+import sys
+from types import ModuleType
 from typing import Any
 
 import pandas as pd
@@ -25,6 +28,23 @@ METHOD = "nannyml_dle"
 os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")
 
 
+def import_nannyml() -> ModuleType:
+    """NannyML with PySpark hidden from its import (seconds; only the metrics step needs it).
+
+    NannyML imports FLAML, whose Spark support, when PySpark is installed (dbt-spark brings it), starts a default
+    SparkSession at import: a JVM in every DuckDB and Postgres run, a spark-warehouse/ folder in the working
+    directory, and, on Spark, ANSI mode turned off in mlwatch's own session. DLE runs on pandas and needs none."""
+    pyspark = sys.modules.get("pyspark")
+    sys.modules["pyspark"] = None  # type: ignore[assignment]  # `import pyspark` raises ImportError meanwhile
+    try:
+        return importlib.import_module("nannyml")
+    finally:
+        if pyspark is None:
+            del sys.modules["pyspark"]
+        else:
+            sys.modules["pyspark"] = pyspark
+
+
 def estimate_daily_mae(
     reference: pd.DataFrame, analysis: pd.DataFrame, features: list[str], prediction: str, target: str
 ) -> pd.DataFrame:
@@ -32,8 +52,7 @@ def estimate_daily_mae(
 
     `reference` has the features, the prediction, the target and batch_date (its own days, chunks of the
     reference); `analysis` the same without the target."""
-    import nannyml as nml  # imports take seconds; only the metrics step needs them
-
+    nml = import_nannyml()
     estimator = nml.DLE(
         feature_column_names=features,
         y_pred=prediction,
