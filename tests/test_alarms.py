@@ -3,10 +3,10 @@ coefficients x mean differences computed in pandas."""
 
 from __future__ import annotations
 
+import importlib
 import pickle
-import subprocess
 import sys
-from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pandas as pd
@@ -91,18 +91,55 @@ def test_dle_estimates_a_known_error_per_day_within_its_band() -> None:
     assert (realized <= estimated["estimated_mae_upper"].to_numpy()).all()
 
 
-def test_importing_nannyml_starts_no_spark_session(tmp_path: Path) -> None:
-    """FLAML, under NannyML, starts a default SparkSession at import when PySpark is installed: a JVM and a
-    spark-warehouse/ folder in the working directory of every DuckDB run, and a second metastore beside Spark's."""
-    script = (
-        "from mlwatch.estimates import import_nannyml\n"
-        "import_nannyml()\n"
-        "from pyspark import SparkContext\n"
-        "print(SparkContext._active_spark_context is None)\n"
-    )
-    completed = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, check=True)
-    assert completed.stdout.split() == ["True"], completed.stderr
-    assert list(tmp_path.iterdir()) == []
+def import_nannyml() -> ModuleType:
+    """NannyML with PySpark hidden: FLAML, which NannyML imports, would start a default SparkSession in this
+    process at import, and the Spark tests read their warehouse from this process."""
+    pyspark = sys.modules.get("pyspark")
+    sys.modules["pyspark"] = None  # type: ignore[assignment]  # `import pyspark` raises ImportError meanwhile
+    try:
+        return importlib.import_module("nannyml")
+    finally:
+        if pyspark is None:
+            del sys.modules["pyspark"]
+        else:
+            sys.modules["pyspark"] = pyspark
+
+
+def test_dle_equals_nannyml_on_every_day() -> None:
+    """mlwatch computes DLE without importing NannyML; NannyML's own DLE, run here on the same rows, is the oracle:
+    several features, days of different sizes, rows without a label in the reference (NannyML drops them)."""
+    rng = np.random.default_rng(11)
+    features = ["a", "b", "c"]
+
+    def rows(count: int, day: str, shift: float) -> pd.DataFrame:
+        frame = pd.DataFrame({name: rng.normal(shift, 1 + index, count) for index, name in enumerate(features)})
+        frame["prediction"] = 2 * frame["a"] - frame["b"] + 0.5 * frame["c"]
+        frame["target"] = frame["prediction"] + rng.normal(0, 1 + frame["a"].abs())
+        return frame.assign(batch_date=pd.Timestamp(day).date())
+
+    reference = pd.concat([rows(1500 + 100 * d, f"2021-01-{d:02d}", 0) for d in range(1, 15)], ignore_index=True)
+    reference.loc[reference.sample(frac=0.02, random_state=3).index, "target"] = np.nan
+    analysis = pd.concat(
+        [rows(count, f"2021-02-{d:02d}", shift) for d, (count, shift) in enumerate([(900, 0), (2400, 1), (60, 3)], 1)],
+        ignore_index=True,
+    ).drop(columns=["target"])
+    ours = estimate_daily_mae(reference, analysis, features, "prediction", "target")
+
+    nml = import_nannyml()
+    estimator = nml.DLE(
+        feature_column_names=features, y_pred="prediction", y_true="target", timestamp_column_name="timestamp",
+        chunk_period="D", metrics=["mae"], hyperparameters={"verbose": -1},
+    )  # fmt: skip
+
+    def stamped(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.assign(timestamp=pd.to_datetime(frame["batch_date"])).drop(columns=["batch_date"])
+
+    theirs = estimator.fit(stamped(reference)).estimate(stamped(analysis)).filter(period="analysis").to_df()
+    assert [str(day) for day in ours["batch_date"]] == ["2021-02-01", "2021-02-02", "2021-02-03"]
+    assert ours["estimated_rows"].tolist() == [900, 2400, 60]
+    for column, name in [("value", "estimated_mae"), ("lower_confidence_boundary", "estimated_mae_lower"),
+                         ("upper_confidence_boundary", "estimated_mae_upper")]:  # fmt: skip
+        assert ours[name].to_numpy() == pytest.approx(theirs[("mae", column)].to_numpy(), rel=1e-12, abs=1e-12), name
 
 
 @pytest.mark.integration

@@ -1,103 +1,137 @@
-"""Label-free performance: each day's MAE estimated before its labels by NannyML's Direct Loss Estimation.
+"""Label-free performance: each day's MAE estimated before its labels by Direct Loss Estimation, as NannyML computes it.
 
-DLE fits a gradient-boosted model (LightGBM) on the reference's features and prediction to predict the absolute
-error, then averages that predicted loss over each day's scored trips. Its band is NannyML's confidence band:
-the estimate +/- 3 standard errors of the day's mean loss. `mlwatch metrics` writes the estimates to
+DLE (NannyML's method) fits a gradient-boosted model (LightGBM, its default settings) on the reference's features
+and prediction to predict each row's absolute error, then averages that predicted loss, clipped at 0, over each
+day's scored rows. Its band is NannyML's: the estimate +/- 3 sampling errors, the reference's absolute errors'
+standard deviation / sqrt(the day's rows), the lower end at 0. `mlwatch metrics` writes the estimates to
 raw.performance_estimates, which the daily_performance_estimates mart joins to the realized MAE.
+
+The same computation as `nannyml.DLE` (tests/test_alarms.py holds them equal on every day), without importing
+NannyML: its import pulls in its plotting stack and FLAML, seconds on every run. On Spark the production rows
+stay where they are: the loss model is applied per partition (`mapInPandas`), each day's mean in Spark SQL.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import importlib
-import os
-import sys
-from types import ModuleType
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from mlwatch.config import MonitoringConfig
 from mlwatch.relations import TRIPS_SCORED
 from mlwatch.schema import PERFORMANCE_ESTIMATE_SCHEMA
+from mlwatch.spark import SparkWarehouse
 from mlwatch.warehouse import RAW_SCHEMA, Warehouse
 
 METHOD = "nannyml_dle"
-# NannyML reports usage to a remote service unless told not to; the monitoring must never phone home.
-os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")
+BAND_SAMPLING_ERRORS = 3  # NannyML DLE's band: the estimate +/- 3 sampling errors (dle.py, _estimate_chunk)
 
 
-def import_nannyml() -> ModuleType:
-    """NannyML with PySpark hidden from its import (seconds; only the metrics step needs it).
+@dataclass(frozen=True)
+class LossModel:
+    """DLE fitted on a reference: the model of each row's absolute error, and those errors' standard deviation."""
 
-    NannyML imports FLAML, whose Spark support, when PySpark is installed (dbt-spark brings it), starts a default
-    SparkSession at import: a JVM in every DuckDB and Postgres run, a spark-warehouse/ folder in the working
-    directory, and, on Spark, ANSI mode turned off in mlwatch's own session. DLE runs on pandas and needs none."""
-    pyspark = sys.modules.get("pyspark")
-    sys.modules["pyspark"] = None  # type: ignore[assignment]  # `import pyspark` raises ImportError meanwhile
-    try:
-        return importlib.import_module("nannyml")
-    finally:
-        if pyspark is None:
-            del sys.modules["pyspark"]
-        else:
-            sys.modules["pyspark"] = pyspark
+    model: Any  # lightgbm.LGBMRegressor
+    columns: list[str]  # the features, then the prediction, as the model was fitted on them
+    error_std: float
+
+    def losses(self, rows: pd.DataFrame) -> np.ndarray:
+        """Each row's predicted absolute error, clipped at 0 as NannyML clips it."""
+        predicted: np.ndarray = self.model.predict(rows[self.columns])
+        return predicted.clip(min=0)
+
+    def daily(self, days: pd.DataFrame) -> pd.DataFrame:
+        """`days` (batch_date, estimated_rows, estimated_mae) with NannyML's band."""
+        band = BAND_SAMPLING_ERRORS * self.error_std / np.sqrt(days["estimated_rows"].to_numpy(float))
+        return days.assign(
+            estimated_mae_lower=np.maximum(0, days["estimated_mae"] - band),
+            estimated_mae_upper=days["estimated_mae"] + band,
+        )
+
+
+def fit_loss_model(reference: pd.DataFrame, features: list[str], prediction: str, target: str) -> LossModel:
+    """DLE's fit, as NannyML's for the MAE: rows without a target or a prediction dropped, LightGBM's defaults
+    (its logging off), numerical features as they are."""
+    from lightgbm import LGBMRegressor  # seconds to import: only the metrics step needs it
+
+    labelled = reference.dropna(subset=[target, prediction])
+    columns = [*features, prediction]
+    error = (labelled[target] - labelled[prediction]).abs()
+    model = LGBMRegressor(verbose=-1).fit(labelled[columns], error, categorical_feature=[])
+    return LossModel(model, columns, float(np.std(error)))
 
 
 def estimate_daily_mae(
     reference: pd.DataFrame, analysis: pd.DataFrame, features: list[str], prediction: str, target: str
 ) -> pd.DataFrame:
-    """One row per `batch_date` of `analysis`: estimated_rows, estimated_mae and its lower and upper bound.
+    """One row per `batch_date` of `analysis` (the features and the prediction; `reference` has the target too):
+    estimated_rows, estimated_mae and its lower and upper bound."""
+    fitted = fit_loss_model(reference, features, prediction, target)
+    losses = pd.Series(fitted.losses(analysis), index=analysis.index)
+    by_day = losses.groupby(analysis["batch_date"], sort=True)
+    days = pd.DataFrame({"estimated_rows": by_day.size(), "estimated_mae": by_day.mean()})
+    return fitted.daily(days.rename_axis("batch_date").reset_index())
 
-    `reference` has the features, the prediction, the target and batch_date (its own days, chunks of the
-    reference); `analysis` the same without the target."""
-    nml = import_nannyml()
-    estimator = nml.DLE(
-        feature_column_names=features,
-        y_pred=prediction,
-        y_true=target,
-        timestamp_column_name="timestamp",
-        chunk_period="D",
-        metrics=["mae"],
-        hyperparameters={"verbose": -1},  # LightGBM's defaults otherwise, as NannyML's; only its logging is off
+
+def _reference_sql(config: MonitoringConfig) -> str:
+    """The reference's labelled rows, by pickup day, of the model version given as parameter."""
+    columns = ", ".join([*config.features, config.prediction_column, config.target_column])
+    return (
+        f"select cast({config.timestamp_column} as date) as batch_date, {columns} from {TRIPS_SCORED} "
+        "where split = 'reference' and is_performance_row and model_version = ? order by trip_id"
     )
-    estimator.fit(_with_timestamp(reference))
-    result: Any = estimator.estimate(_with_timestamp(analysis)).filter(period="analysis").to_df()
-    frame = pd.DataFrame(
-        {
-            "batch_date": pd.to_datetime(result[("chunk", "start_date")]).dt.date,
-            "estimated_rows": result[("chunk", "end_index")] - result[("chunk", "start_index")] + 1,
-            "estimated_mae": result[("mae", "value")],
-            "estimated_mae_lower": result[("mae", "lower_confidence_boundary")],
-            "estimated_mae_upper": result[("mae", "upper_confidence_boundary")],
-        }
-    )
-    return frame.reset_index(drop=True)
 
 
-def _with_timestamp(frame: pd.DataFrame) -> pd.DataFrame:
-    """NannyML chunks by a timestamp column; the day's batch date is the chunk."""
-    return frame.assign(timestamp=pd.to_datetime(frame["batch_date"])).drop(columns=["batch_date"])
-
-
-def fetch_frames(
-    warehouse: Warehouse, config: MonitoringConfig, model_version: str
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The reference's labelled rows (by pickup day) and every production row the model scored (by batch)."""
-    features, prediction, target = config.features, config.prediction_column, config.target_column
-    columns = ", ".join([*features, prediction])
-    reference = warehouse.query(
-        f"select cast({config.timestamp_column} as date) as batch_date, {columns}, {target} from {TRIPS_SCORED} "
-        "where split = 'reference' and is_performance_row and model_version = ? order by trip_id",
-        [model_version],
-    )
-    analysis = warehouse.query(
+def _analysis_sql(config: MonitoringConfig) -> str:
+    """Every production row the model version given as parameter scored, by batch."""
+    columns = ", ".join([*config.features, config.prediction_column])
+    return (
         f"select batch_date, {columns} from {TRIPS_SCORED} where split = 'production' and passes_input_rules "
-        f"and {prediction} is not null and model_version = ? order by batch_date, trip_id",
-        [model_version],
+        f"and {config.prediction_column} is not null and model_version = ? order by batch_date, trip_id"
     )
-    return reference, analysis
+
+
+def estimate_daily_mae_in_spark(
+    warehouse: SparkWarehouse, fitted: LossModel, config: MonitoringConfig, version: str
+) -> pd.DataFrame:
+    """What `estimate_daily_mae` gives, without the production rows on the driver: the loss model applied per
+    partition where the rows are, each day's mean and rows in Spark."""
+    from pyspark.sql import functions
+
+    def losses(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for frame in frames:
+            yield pd.DataFrame({"batch_date": frame["batch_date"], "loss": fitted.losses(frame)})
+
+    days = (
+        warehouse.spark.sql(_analysis_sql(config), args=[version])
+        .mapInPandas(losses, "batch_date date, loss double")
+        .groupBy("batch_date")
+        .agg(functions.count("*").alias("estimated_rows"), functions.avg("loss").alias("estimated_mae"))
+        .orderBy("batch_date")
+        .toPandas()
+    )
+    return fitted.daily(days)
+
+
+def daily_estimates(warehouse: Warehouse, config: MonitoringConfig, version: str) -> pd.DataFrame | None:
+    """`version`'s estimate for every production day, or None without reference labels or production rows."""
+    features, prediction, target = config.features, config.prediction_column, config.target_column
+    reference = warehouse.query(_reference_sql(config), [version])
+    if reference.empty:
+        return None
+    if isinstance(warehouse, SparkWarehouse):
+        fitted = fit_loss_model(reference, features, prediction, target)
+        daily = estimate_daily_mae_in_spark(warehouse, fitted, config, version)
+        return None if daily.empty else daily
+    analysis = warehouse.query(_analysis_sql(config), [version])
+    if analysis.empty:
+        return None
+    return estimate_daily_mae(reference, analysis, features, prediction, target)
 
 
 def write_estimates(warehouse: Warehouse, config: MonitoringConfig) -> int:
@@ -112,10 +146,9 @@ def write_estimates(warehouse: Warehouse, config: MonitoringConfig) -> int:
     written = 0
     computed_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     for version in versions:
-        reference, analysis = fetch_frames(warehouse, config, version)
-        if reference.empty or analysis.empty:
+        daily = daily_estimates(warehouse, config, version)
+        if daily is None:
             continue
-        daily = estimate_daily_mae(reference, analysis, config.features, config.prediction_column, config.target_column)
         daily = daily.assign(model_version=version, method=METHOD, computed_at=computed_at)
         table = pa.Table.from_pandas(daily[PERFORMANCE_ESTIMATE_SCHEMA.names], schema=PERFORMANCE_ESTIMATE_SCHEMA)
         with warehouse.transaction():

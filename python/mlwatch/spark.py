@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -103,6 +104,8 @@ def session(spark_dir: Path, master: str) -> SparkSession:
         return active
     require_java()
     spark_dir.mkdir(parents=True, exist_ok=True)
+    # Python work on the executors (the DLE loss model) runs in this interpreter's environment, not PATH's python3
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.enableHiveSupport()
     for name, value in session_config(spark_dir, master).items():
         builder = builder.config(name, value)
