@@ -4,6 +4,7 @@ coefficients x mean differences computed in pandas."""
 from __future__ import annotations
 
 import importlib
+import os
 import pickle
 import sys
 from types import ModuleType
@@ -93,7 +94,8 @@ def test_dle_estimates_a_known_error_per_day_within_its_band() -> None:
 
 def import_nannyml() -> ModuleType:
     """NannyML with PySpark hidden: FLAML, which NannyML imports, would start a default SparkSession in this
-    process at import, and the Spark tests read their warehouse from this process."""
+    process at import, and the Spark tests read their warehouse from this process. Its usage reports stay off."""
+    os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")
     pyspark = sys.modules.get("pyspark")
     sys.modules["pyspark"] = None  # type: ignore[assignment]  # `import pyspark` raises ImportError meanwhile
     try:

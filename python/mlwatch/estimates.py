@@ -75,7 +75,7 @@ def estimate_daily_mae(
     losses = pd.Series(fitted.losses(analysis), index=analysis.index)
     by_day = losses.groupby(analysis["batch_date"], sort=True)
     days = pd.DataFrame({"estimated_rows": by_day.size(), "estimated_mae": by_day.mean()})
-    return fitted.daily(days.rename_axis("batch_date").reset_index())
+    return fitted.daily(days.reset_index())
 
 
 def _reference_sql(config: MonitoringConfig) -> str:
