@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +17,9 @@ import pytest
 
 from mlwatch.config import MonitoringConfig, load_config
 from mlwatch.warehouse import Warehouse, WarehouseSettings, connect
+
+# test_reliability.py's dirty pipelines, whose fixtures `builds` starts with the session's other builds.
+pytest_plugins = ["dirty"]
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(os.environ.get("TAXI_DATA_DIR", PROJECT_DIR.parent / "shared" / "data")).resolve()
@@ -236,6 +241,26 @@ def make_pipeline(target: str, folder: Path) -> Iterator[Pipeline]:
             admin.execute(f'drop database if exists "{database}" with (force)')
 
 
+@contextmanager
+def cloned(source: Pipeline, folder: Path) -> Iterator[Pipeline]:
+    """A copy of `source`'s warehouse (DuckDB file, or a Postgres database made from it as a template)."""
+    env = {**source.env, "DBT_TARGET_PATH": str(folder / "target"), "DBT_LOG_PATH": str(folder / "logs")}
+    if source.target == "duckdb":
+        env["DUCKDB_PATH"] = str(shutil.copy(source.env["DUCKDB_PATH"], folder / "warehouse.duckdb"))
+        yield Pipeline(source.target, env)
+        return
+    import psycopg
+
+    env["POSTGRES_DB"] = f"mlwatch_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(**POSTGRES, dbname="postgres", autocommit=True) as admin:
+        admin.execute(f'create database "{env["POSTGRES_DB"]}" template "{source.env["POSTGRES_DB"]}"')
+    try:
+        yield Pipeline(source.target, env)
+    finally:
+        with psycopg.connect(**POSTGRES, dbname="postgres", autocommit=True) as admin:
+            admin.execute(f'drop database if exists "{env["POSTGRES_DB"]}" with (force)')
+
+
 # The day whose report Spark's build writes, into spark_report_dir.
 SPARK_REPORT_DAY = "2021-02-15"
 
@@ -314,11 +339,16 @@ def _needs_build(item: pytest.Item, target: str) -> bool:
 
 @pytest.fixture(scope="session", autouse=True)
 def builds(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Builds]:
-    """Starts the builds the selected tests need; a test that asks for a build some other way gets it on demand."""
+    """Starts the builds the selected tests need, test_reliability's dirty ones too (tests/dirty.py); a test that
+    asks for a build some other way gets it on demand."""
     builds = Builds(tmp_path_factory)
     for target in ("spark", "duckdb", "postgres"):
         if any(_needs_build(item, target) for item in request.session.items):
             builds.start(target)
+    if any("dirty" in getattr(item, "fixturenames", ()) for item in request.session.items):
+        # Missing data or a failed build is raised again in each test that asks: pytest keeps a fixture's error.
+        with suppress(pytest.skip.Exception, pytest.fail.Exception):
+            request.getfixturevalue("dirty_builds")
     yield builds
     builds.close()
 

@@ -15,7 +15,9 @@ import pytest
 from conftest import PROJECT_DIR
 
 from mlwatch import alarms
-from mlwatch.estimates import estimate_daily_mae
+from mlwatch.config import load_config
+from mlwatch.estimates import estimate_daily_mae, write_estimates
+from mlwatch.warehouse import DuckDBWarehouse, ensure_raw_tables
 
 
 def days(count: int, start: str = "2021-02-01") -> pd.Series:
@@ -142,6 +144,68 @@ def test_dle_equals_nannyml_on_every_day() -> None:
     for column, name in [("value", "estimated_mae"), ("lower_confidence_boundary", "estimated_mae_lower"),
                          ("upper_confidence_boundary", "estimated_mae_upper")]:  # fmt: skip
         assert ours[name].to_numpy() == pytest.approx(theirs[("mae", column)].to_numpy(), rel=1e-12, abs=1e-12), name
+
+
+def test_metrics_estimates_only_the_days_without_an_estimate_unless_full_refresh(tmp_path) -> None:
+    """DLE in the warehouse, as `mlwatch metrics` runs it: a day once estimated keeps its row; a new day is
+    estimated alone, to what estimating it with the others gives; a full refresh rewrites every day alike."""
+    config = load_config(PROJECT_DIR)
+    features, prediction, target = config.features, config.prediction_column, config.target_column
+    rng = np.random.default_rng(5)
+
+    def trips(split: str, day: str, count: int, first_id: int) -> pd.DataFrame:
+        frame = pd.DataFrame({name: rng.uniform(1, 10, count) for name in features})
+        frame[prediction] = frame[features[0]] + frame[features[1]]
+        frame[target] = frame[prediction] + rng.normal(0, frame[features[2]])
+        return frame.assign(
+            trip_id=range(first_id, first_id + count), split=split, batch_date=pd.Timestamp(day).date(),
+            pickup_datetime=pd.Timestamp(day), passes_input_rules=True, is_performance_row=True, model_version="v1",
+        )  # fmt: skip
+
+    reference = pd.concat([trips("reference", f"2021-01-{d:02d}", 400, 1000 * d) for d in range(1, 6)])
+    february = [trips("production", f"2021-02-0{d}", 150 + 50 * d, 100_000 + 1000 * d) for d in range(1, 4)]
+
+    def parquet(frame: pd.DataFrame, name: str) -> str:
+        frame.to_parquet(tmp_path / f"{name}.parquet", index=False)
+        return str(tmp_path / f"{name}.parquet")
+
+    warehouse = DuckDBWarehouse(tmp_path / "estimates.duckdb")
+    try:
+        ensure_raw_tables(warehouse)
+        warehouse.execute("insert into raw.model_versions (model_version, reference_month) values ('v1', ?)",
+                          [config.reference_month])  # fmt: skip
+        warehouse.execute("create schema intermediate")
+        warehouse.execute("create table intermediate.int_trips_scored as select * from read_parquet(?)",
+                          [parquet(reference, "reference")])  # fmt: skip
+        add = "insert into intermediate.int_trips_scored by name select * from read_parquet(?)"
+        warehouse.execute(add, [parquet(pd.concat(february[:2]), "first-two-days")])
+
+        def stored() -> pd.DataFrame:
+            frame = warehouse.query("select * from raw.performance_estimates order by batch_date")
+            return frame.assign(batch_date=[str(day)[:10] for day in frame["batch_date"]])
+
+        def expected(days: list[pd.DataFrame]) -> pd.DataFrame:
+            production = pd.concat(days).drop(columns=[target])
+            frame = estimate_daily_mae(reference, production, features, prediction, target)
+            return frame.assign(batch_date=[str(day) for day in frame["batch_date"]])
+
+        assert write_estimates(warehouse, config, full_refresh=False) == 2
+        before = stored()
+        assert write_estimates(warehouse, config, full_refresh=False) == 0
+        pd.testing.assert_frame_equal(stored(), before)
+
+        warehouse.execute(add, [parquet(february[2], "third-day")])
+        assert write_estimates(warehouse, config, full_refresh=False) == 1
+        after = stored()
+        pd.testing.assert_frame_equal(after.iloc[:2], before)
+        columns = ["batch_date", "estimated_rows", "estimated_mae", "estimated_mae_lower", "estimated_mae_upper"]
+        pd.testing.assert_frame_equal(after[columns], expected(february)[columns], check_dtype=False, rtol=1e-12)
+
+        assert write_estimates(warehouse, config, full_refresh=True) == 3
+        pd.testing.assert_frame_equal(stored()[columns], after[columns], check_dtype=False, rtol=1e-12)
+        assert len(stored()) == 3
+    finally:
+        warehouse.close()
 
 
 @pytest.mark.integration

@@ -13,15 +13,12 @@ import dataclasses
 import datetime as dt
 import math
 import re
-import shutil
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import POSTGRES, PROJECT_DIR, Pipeline
+from conftest import PROJECT_DIR, Pipeline, cloned
 
 from mlwatch import dashboard as static
 from mlwatch.config import MonitoringConfig
@@ -62,26 +59,6 @@ class Engines:
     evidently: Pipeline
     warehouse: Pipeline
     output: str  # what `mlwatch metrics --engine warehouse` printed
-
-
-@contextmanager
-def cloned(source: Pipeline, folder: Path) -> Iterator[Pipeline]:
-    """A copy of `source`'s warehouse (DuckDB file, or a Postgres database made from it as a template)."""
-    env = {**source.env, "DBT_TARGET_PATH": str(folder / "target"), "DBT_LOG_PATH": str(folder / "logs")}
-    if source.target == "duckdb":
-        env["DUCKDB_PATH"] = str(shutil.copy(source.env["DUCKDB_PATH"], folder / "warehouse.duckdb"))
-        yield Pipeline(source.target, env)
-        return
-    import psycopg
-
-    env["POSTGRES_DB"] = f"mlwatch_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(**POSTGRES, dbname="postgres", autocommit=True) as admin:
-        admin.execute(f'create database "{env["POSTGRES_DB"]}" template "{source.env["POSTGRES_DB"]}"')
-    try:
-        yield Pipeline(source.target, env)
-    finally:
-        with psycopg.connect(**POSTGRES, dbname="postgres", autocommit=True) as admin:
-            admin.execute(f'drop database if exists "{env["POSTGRES_DB"]}" with (force)')
 
 
 @pytest.fixture(scope="module")

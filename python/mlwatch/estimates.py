@@ -87,29 +87,43 @@ def _reference_sql(config: MonitoringConfig) -> str:
     )
 
 
-def _analysis_sql(config: MonitoringConfig) -> str:
-    """Every production row the model version given as parameter scored, by batch."""
+def _analysis_sql(config: MonitoringConfig, full_refresh: bool) -> str:
+    """The production rows the model version (each `?`) scored, by batch: on days it has no estimate for yet, or
+    on every day with `full_refresh`."""
     columns = ", ".join([*config.features, config.prediction_column])
+    new_days = (
+        ""
+        if full_refresh
+        else f"and batch_date not in (select batch_date from {RAW_SCHEMA}.performance_estimates "
+        "where model_version = ?) "
+    )
     return (
         f"select batch_date, {columns} from {TRIPS_SCORED} where split = 'production' and passes_input_rules "
-        f"and {config.prediction_column} is not null and model_version = ? order by batch_date, trip_id"
+        f"and {config.prediction_column} is not null and model_version = ? {new_days}order by batch_date, trip_id"
     )
 
 
-def estimate_daily_mae_in_spark(
-    warehouse: SparkWarehouse, fitted: LossModel, config: MonitoringConfig, version: str
-) -> pd.DataFrame:
-    """What `estimate_daily_mae` gives, without the production rows on the driver: the loss model applied per
+def _spark_daily_estimates(
+    warehouse: SparkWarehouse, config: MonitoringConfig, version: str, full_refresh: bool
+) -> pd.DataFrame | None:
+    """What `daily_estimates` gives, without the production rows on the driver: the loss model applied per
     partition where the rows are, each day's mean and rows in Spark."""
     from pyspark.sql import functions
+
+    analysis = warehouse.spark.sql(_analysis_sql(config, full_refresh), args=_analysis_params(version, full_refresh))
+    if analysis.isEmpty():
+        return None
+    reference = warehouse.query(_reference_sql(config), [version])
+    if reference.empty:
+        return None
+    fitted = fit_loss_model(reference, config.features, config.prediction_column, config.target_column)
 
     def losses(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for frame in frames:
             yield pd.DataFrame({"batch_date": frame["batch_date"], "loss": fitted.losses(frame)})
 
     days = (
-        warehouse.spark.sql(_analysis_sql(config), args=[version])
-        .mapInPandas(losses, "batch_date date, loss double")
+        analysis.mapInPandas(losses, "batch_date date, loss double")
         .groupBy("batch_date")
         .agg(functions.count("*").alias("estimated_rows"), functions.avg("loss").alias("estimated_mae"))
         .orderBy("batch_date")
@@ -118,24 +132,29 @@ def estimate_daily_mae_in_spark(
     return fitted.daily(days)
 
 
-def daily_estimates(warehouse: Warehouse, config: MonitoringConfig, version: str) -> pd.DataFrame | None:
-    """`version`'s estimate for every production day, or None without reference labels or production rows."""
-    features, prediction, target = config.features, config.prediction_column, config.target_column
+def _analysis_params(version: str, full_refresh: bool) -> list[str]:
+    return [version] if full_refresh else [version, version]
+
+
+def daily_estimates(
+    warehouse: Warehouse, config: MonitoringConfig, version: str, full_refresh: bool
+) -> pd.DataFrame | None:
+    """`version`'s estimate for each production day without one (every day with `full_refresh`), or None
+    without reference labels or such days. Nothing is fitted when no day waits."""
+    if isinstance(warehouse, SparkWarehouse):
+        return _spark_daily_estimates(warehouse, config, version, full_refresh)
+    analysis = warehouse.query(_analysis_sql(config, full_refresh), _analysis_params(version, full_refresh))
+    if analysis.empty:
+        return None
     reference = warehouse.query(_reference_sql(config), [version])
     if reference.empty:
         return None
-    if isinstance(warehouse, SparkWarehouse):
-        fitted = fit_loss_model(reference, features, prediction, target)
-        daily = estimate_daily_mae_in_spark(warehouse, fitted, config, version)
-        return None if daily.empty else daily
-    analysis = warehouse.query(_analysis_sql(config), [version])
-    if analysis.empty:
-        return None
-    return estimate_daily_mae(reference, analysis, features, prediction, target)
+    return estimate_daily_mae(reference, analysis, config.features, config.prediction_column, config.target_column)
 
 
-def write_estimates(warehouse: Warehouse, config: MonitoringConfig) -> int:
-    """Estimate every production day of every model version of the reference month; replaces their rows."""
+def write_estimates(warehouse: Warehouse, config: MonitoringConfig, full_refresh: bool) -> int:
+    """Estimate each production day of each model version of the reference month that has no estimate yet (every
+    day, replacing the version's rows, with `full_refresh`): as the engines compute only new days."""
     versions = [
         row[0]
         for row in warehouse.rows(
@@ -146,13 +165,14 @@ def write_estimates(warehouse: Warehouse, config: MonitoringConfig) -> int:
     written = 0
     computed_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     for version in versions:
-        daily = daily_estimates(warehouse, config, version)
+        daily = daily_estimates(warehouse, config, version, full_refresh)
         if daily is None:
             continue
         daily = daily.assign(model_version=version, method=METHOD, computed_at=computed_at)
         table = pa.Table.from_pandas(daily[PERFORMANCE_ESTIMATE_SCHEMA.names], schema=PERFORMANCE_ESTIMATE_SCHEMA)
         with warehouse.transaction():
-            warehouse.execute(f"delete from {RAW_SCHEMA}.performance_estimates where model_version = ?", [version])
+            if full_refresh:
+                warehouse.execute(f"delete from {RAW_SCHEMA}.performance_estimates where model_version = ?", [version])
             warehouse.append(f"{RAW_SCHEMA}.performance_estimates", table)
         written += table.num_rows
     return written

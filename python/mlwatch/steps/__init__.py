@@ -9,8 +9,6 @@ rich, and turns an MlwatchError into one line and exit code 1.
 
 from __future__ import annotations
 
-import importlib
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, closing, contextmanager, suppress
 from dataclasses import dataclass
@@ -140,18 +138,3 @@ def build(config: MonitoringConfig, settings: WarehouseSettings, reporter: Repor
     split = "" if run.start_up_seconds is None else f" (dbt start-up {run.start_up_seconds:.1f} s)"
     reporter.say(f"  dbt {' '.join(args)}: ok, {run.seconds:.1f} s{split}")
     return run
-
-
-def _import_quietly(module: str) -> None:
-    with suppress(Exception):  # the step's own import, after the block, reports what failed
-        importlib.import_module(module)
-
-
-@contextmanager
-def importing(module: str) -> Iterator[None]:
-    """Import `module` (seconds, for Evidently or scikit-learn) in a thread while the block runs dbt, whose waits on
-    the warehouse (the drivers release the GIL) leave the import room."""
-    importer = threading.Thread(target=_import_quietly, args=(module,), daemon=True)
-    importer.start()
-    yield
-    importer.join()

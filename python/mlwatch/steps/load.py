@@ -9,7 +9,7 @@ from mlwatch import load as loader
 from mlwatch.config import MonitoringConfig
 from mlwatch.errors import LoadError, MlwatchError
 from mlwatch.relations import TRAINING_INPUTS
-from mlwatch.steps import Reporter, Written, build, importing
+from mlwatch.steps import Reporter, Written, build
 from mlwatch.warehouse import WarehouseSettings, connected, ensure_raw_tables
 
 
@@ -86,8 +86,7 @@ def run(
     )
     trips, zones = _land_files(config, settings, data_dir, base_url, reporter, written)
     try:
-        with importing("mlwatch.train"):
-            build(config, settings, reporter, TRAINING_INPUTS)
+        build(config, settings, reporter, TRAINING_INPUTS)
         from mlwatch import train as trainer  # scikit-learn takes seconds to import; only this step needs it
 
         with connected(settings) as warehouse:

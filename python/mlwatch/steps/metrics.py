@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from mlwatch import estimates
-from mlwatch.batches import DRIFT_SIDES, MetricsRun
+from mlwatch.batches import DRIFT_SIDES, MetricsRun, plan_days
 from mlwatch.config import MonitoringConfig
 from mlwatch.engines import engine_module, load_engine
 from mlwatch.errors import ConfigError
@@ -15,7 +15,6 @@ from mlwatch.steps import (
     Written,
     build,
     days_without_valid_trips,
-    importing,
     require,
     require_last_load_complete,
 )
@@ -84,22 +83,28 @@ def run(
 ) -> MetricsRun:
     """Every daily batch not yet computed (all with `full_refresh`) by `engine` (default: the metrics_engine var)."""
     name = engine or default_engine(config, settings)
-    module = engine_module(name)  # an unknown engine is refused before any work
+    engine_module(name)  # an unknown engine is refused before any work
     check_stat_tests(config, name)
     reporter.say(f"metrics ({name} engine) → {settings.describe()}")
-    with importing(module):  # both engines import Evidently
-        build(config, settings, reporter, METRIC_INPUTS)
-    with reporter.progress("daily batches") as ticker:
-        run = load_engine(name).compute_metrics(
-            config,
-            settings,
-            full_refresh,
-            on_start=ticker.total,
-            on_day=lambda day: ticker.advance(description=f"daily batches ({day})"),
-        )
+    # dbt's parsing is Python, like an import: importing the engine in a thread meanwhile saves nothing on
+    # two cores, and a run without new days does not import it at all (Evidently: seconds).
+    build(config, settings, reporter, METRIC_INPUTS)
+    with connected(settings) as warehouse:
+        plan = plan_days(warehouse, config, full_refresh=False)
+    if full_refresh or any(plan.values()):
+        with reporter.progress("daily batches") as ticker:
+            run = load_engine(name).compute_metrics(
+                config,
+                settings,
+                full_refresh,
+                on_start=ticker.total,
+                on_day=lambda day: ticker.advance(description=f"daily batches ({day})"),
+            )
+    else:
+        run = MetricsRun(len(plan), 0, 0, 0.0)
     started = time.perf_counter()
     with reporter.waiting("performance estimates (NannyML DLE)"), connected(settings) as warehouse:
-        estimated = estimates.write_estimates(warehouse, config)
+        estimated = estimates.write_estimates(warehouse, config, full_refresh)
     reporter.say(f"  estimated MAE (Direct Loss Estimation): {estimated} day(s), {time.perf_counter() - started:.1f} s")
     written.rows = run.rows_written + estimated
     reporter.say(
