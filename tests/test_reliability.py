@@ -1030,10 +1030,16 @@ def test_a_lost_postgres_connection_is_one_line_with_the_detail_in_the_log_and_a
         time.sleep(0.05)
     time.sleep(1.0)
     with psycopg.connect(**POSTGRES, dbname="postgres", autocommit=True) as admin:
-        admin.execute(
-            "select pg_terminate_backend(pid) from pg_stat_activity where datname = %s and pid <> pg_backend_pid()",
-            [dirty.pipeline.env["POSTGRES_DB"]],
-        )
+        others = "from pg_stat_activity where datname = %s and pid <> pg_backend_pid()"
+        database = [dirty.pipeline.env["POSTGRES_DB"]]
+        # One connection holds the writer lock (an advisory lock) for the whole step; the step opens a second
+        # once its engine is imported, and both are cut while it computes the days.
+        while process.poll() is None and time.monotonic() < deadline:
+            [(connected,)] = admin.execute(f"select count(*) {others}", database).fetchall()
+            if connected >= 2:
+                break
+            time.sleep(0.05)
+        admin.execute(f"select pg_terminate_backend(pid) {others}", database)
     process.wait(timeout=300)
     wait_for_group_exit(process.pid)
     output = " ".join(log.read_text().split())
