@@ -112,6 +112,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     problems = [problem for item in items for problem in _missing_markers(item)]
     if problems:
         raise pytest.UsageError("markers out of date (see tests/conftest.py):\n  " + "\n  ".join(problems))
+    # The tests that build nothing first, in their files' order: they run while the session's builds (started
+    # before the first test, see `builds`) take the other core, instead of after them on one core.
+    items.sort(key=lambda item: any(item.get_closest_marker(name) for name in ("integration", "spark")))
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
