@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import pytest
 
@@ -292,45 +293,62 @@ def _build(target: str, folder: Path) -> Iterator[Pipeline]:
         yield pipeline
 
 
-class Builds:
-    """The session's pipeline per warehouse, each built in a thread started before the first test runs (the steps
-    are subprocesses), so that the unit tests, and the other warehouse's build, use the second core meanwhile."""
+Built = TypeVar("Built")
+
+
+class InThreads(Generic[Built]):
+    """Builds, each a generator run to its first yield in a thread (the steps are subprocesses, so the threads
+    overlap), then run to its end (its clean-up) when the session closes."""
+
+    def __init__(self) -> None:
+        self.builds: dict[str, Iterator[Built]] = {}
+        self.threads: dict[str, threading.Thread] = {}
+        self.results: dict[str, Built | BaseException] = {}
+
+    def start(self, name: str, build: Iterator[Built]) -> None:
+        self.builds[name] = build
+        self.threads[name] = threading.Thread(target=self._build, args=[name], daemon=True)
+        self.threads[name].start()
+
+    def _build(self, name: str) -> None:
+        try:
+            self.results[name] = next(self.builds[name])
+        except BaseException as error:  # pytest.skip and pytest.fail too: raised again in each test that asks
+            self.results[name] = error
+
+    def get(self, name: str) -> Built:
+        self.threads[name].join()
+        result = self.results[name]
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def close(self) -> None:
+        for name, build in self.builds.items():
+            self.threads[name].join()
+            for _ in build:  # drops the Postgres database
+                pass
+
+
+class Builds(InThreads[Pipeline]):
+    """The session's pipeline per warehouse, each built in a thread started before the first test runs, so that
+    the unit tests, and the other warehouse's build, use the second core meanwhile."""
 
     def __init__(self, factory: pytest.TempPathFactory) -> None:
+        super().__init__()
         self.factory = factory
-        self.builds: dict[str, Iterator[Pipeline]] = {}
-        self.threads: dict[str, threading.Thread] = {}
-        self.results: dict[str, Pipeline | BaseException] = {}
 
-    def start(self, target: str) -> None:
+    def start_build(self, target: str) -> None:
         if target not in self.threads:
-            self.builds[target] = _build(target, self.factory.mktemp(f"built-{target}"))
-            self.threads[target] = threading.Thread(target=self._build, args=[target], daemon=True)
-            self.threads[target].start()
-
-    def _build(self, target: str) -> None:
-        try:
-            self.results[target] = next(self.builds[target])
-        except BaseException as error:  # pytest.skip and pytest.fail too: raised again in each test that asks
-            self.results[target] = error
+            self.start(target, _build(target, self.factory.mktemp(f"built-{target}")))
 
     def get(self, target: str) -> Pipeline:
         # The thread ran outside any test: the markers are checked here, in the test that asks for the build.
         _markers.require("integration", f"builds the pipeline on the real files ({target})")
         if target in ("postgres", "spark"):
             _markers.require(target, f"uses {target} (built_{target})")
-        self.start(target)
-        self.threads[target].join()
-        result = self.results[target]
-        if isinstance(result, BaseException):
-            raise result
-        return result
-
-    def close(self) -> None:
-        for target, build in self.builds.items():
-            self.threads[target].join()
-            for _ in build:  # drops the Postgres database
-                pass
+        self.start_build(target)
+        return super().get(target)
 
 
 def _needs_build(item: pytest.Item, target: str) -> bool:
@@ -347,7 +365,7 @@ def builds(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     builds = Builds(tmp_path_factory)
     for target in ("spark", "duckdb", "postgres"):
         if any(_needs_build(item, target) for item in request.session.items):
-            builds.start(target)
+            builds.start_build(target)
     if any("dirty" in getattr(item, "fixturenames", ()) for item in request.session.items):
         # Missing data or a failed build is raised again in each test that asks: pytest keeps a fixture's error.
         with suppress(pytest.skip.Exception, pytest.fail.Exception):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import subprocess
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from conftest import DATA_DIR, PROJECT_DIR, Pipeline, make_pipeline, postgres_answers, require_data
+from conftest import DATA_DIR, PROJECT_DIR, InThreads, Pipeline, make_pipeline, postgres_answers, require_data
 
 TARGETS = ["duckdb", "postgres"]
 JANUARY, FEBRUARY, ZONES = "green_tripdata_2021-01.parquet", "green_tripdata_2021-02.parquet", "taxi_zone_lookup.csv"
@@ -182,39 +181,15 @@ def build_dirty(target: str, folder: Path, data: DirtyData) -> Iterator[Dirty]:
         yield Dirty(pipeline, loaded, list(zip(codes, outputs, strict=True)), snapshot(pipeline), folder)
 
 
-class DirtyBuilds:
-    """Both warehouses' dirty pipelines, built side by side in threads (the steps are subprocesses): the
-    Postgres one is ready by the time the DuckDB cases are done."""
+class DirtyBuilds(InThreads[Dirty]):
+    """Both warehouses' dirty pipelines, built side by side: the Postgres one is ready by the time the DuckDB
+    cases are done."""
 
     def __init__(self, factory: pytest.TempPathFactory, data: DirtyData) -> None:
-        self.builds: dict[str, Iterator[Dirty]] = {}
-        self.results: dict[str, Dirty | BaseException] = {}
-        self.threads = {}
+        super().__init__()
         for target in TARGETS:
-            if target == "postgres" and not postgres_answers():
-                continue
-            self.builds[target] = build_dirty(target, factory.mktemp(f"dirty-{target}"), data)
-            self.threads[target] = threading.Thread(target=self._build, args=[target], daemon=True)
-            self.threads[target].start()
-
-    def _build(self, target: str) -> None:
-        try:
-            self.results[target] = next(self.builds[target])
-        except BaseException as error:  # pytest.fail raises a BaseException; it is re-raised in the test
-            self.results[target] = error
-
-    def get(self, target: str) -> Dirty:
-        self.threads[target].join()
-        result = self.results[target]
-        if isinstance(result, BaseException):
-            raise result
-        return result
-
-    def close(self) -> None:
-        for target, build in self.builds.items():
-            self.threads[target].join()
-            for _ in build:  # drops the Postgres database
-                pass
+            if target != "postgres" or postgres_answers():
+                self.start(target, build_dirty(target, factory.mktemp(f"dirty-{target}"), data))
 
 
 @pytest.fixture(scope="session")
