@@ -82,16 +82,8 @@ lint-sql:
 lint-types:
 	$(VENV)/bin/mypy
 
-# Two pytest sessions side by side, for each spends most of its time waiting on one subprocess: the reliability
-# cases (tests/test_reliability.py, on pipelines of their own) and the rest (on the session's builds). The first
-# one's output is printed after the second's; the target fails if either does.
 test: lint ## Lint, then pytest (unit + the whole pipeline on DuckDB, Postgres and Spark, dbt build included)
-	@log=$$(mktemp); \
-	$(VENV)/bin/pytest tests/test_reliability.py > $$log 2>&1 & reliability=$$!; \
-	$(VENV)/bin/pytest --ignore=tests/test_reliability.py; rest=$$?; \
-	wait $$reliability; reliable=$$?; \
-	echo "=== tests/test_reliability.py, run beside the above ==="; cat $$log; rm -f $$log; \
-	exit $$(( rest || reliable ))
+	$(VENV)/bin/pytest
 
 test-spark: install ## Only the Spark tests: parity with Evidently and every mart equal to DuckDB's (Java 17+)
 	$(VENV)/bin/pytest -m spark
