@@ -87,20 +87,20 @@ def _reference_sql(config: MonitoringConfig) -> str:
     )
 
 
-def _analysis_sql(config: MonitoringConfig, full_refresh: bool) -> str:
-    """The production rows the model version (each `?`) scored, by batch: on days it has no estimate for yet, or
-    on every day with `full_refresh`."""
+def _analysis_query(config: MonitoringConfig, version: str, full_refresh: bool) -> tuple[str, list[str]]:
+    """The production rows `version` scored, by batch, and the query's parameters: on days it has no estimate for
+    yet, or on every day with `full_refresh`."""
     columns = ", ".join([*config.features, config.prediction_column])
-    new_days = (
-        ""
-        if full_refresh
-        else f"and batch_date not in (select batch_date from {RAW_SCHEMA}.performance_estimates "
-        "where model_version = ?) "
-    )
-    return (
+    sql = (
         f"select batch_date, {columns} from {TRIPS_SCORED} where split = 'production' and passes_input_rules "
-        f"and {config.prediction_column} is not null and model_version = ? {new_days}order by batch_date, trip_id"
+        f"and {config.prediction_column} is not null and model_version = ? "
     )
+    if full_refresh:
+        return sql + "order by batch_date, trip_id", [version]
+    new_days = (
+        f"and batch_date not in (select batch_date from {RAW_SCHEMA}.performance_estimates where model_version = ?) "
+    )
+    return sql + new_days + "order by batch_date, trip_id", [version, version]
 
 
 def _spark_daily_estimates(
@@ -110,7 +110,8 @@ def _spark_daily_estimates(
     partition where the rows are, each day's mean and rows in Spark."""
     from pyspark.sql import functions
 
-    analysis = warehouse.spark.sql(_analysis_sql(config, full_refresh), args=_analysis_params(version, full_refresh))
+    sql, params = _analysis_query(config, version, full_refresh)
+    analysis = warehouse.spark.sql(sql, args=params)
     if analysis.isEmpty():
         return None
     reference = warehouse.query(_reference_sql(config), [version])
@@ -132,10 +133,6 @@ def _spark_daily_estimates(
     return fitted.daily(days)
 
 
-def _analysis_params(version: str, full_refresh: bool) -> list[str]:
-    return [version] if full_refresh else [version, version]
-
-
 def daily_estimates(
     warehouse: Warehouse, config: MonitoringConfig, version: str, full_refresh: bool
 ) -> pd.DataFrame | None:
@@ -143,7 +140,7 @@ def daily_estimates(
     without reference labels or such days. Nothing is fitted when no day waits."""
     if isinstance(warehouse, SparkWarehouse):
         return _spark_daily_estimates(warehouse, config, version, full_refresh)
-    analysis = warehouse.query(_analysis_sql(config, full_refresh), _analysis_params(version, full_refresh))
+    analysis = warehouse.query(*_analysis_query(config, version, full_refresh))
     if analysis.empty:
         return None
     reference = warehouse.query(_reference_sql(config), [version])
