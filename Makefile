@@ -24,8 +24,10 @@ help: ## List the targets
 	python3 -m venv .tools
 	.tools/bin/pip install --quiet uv==$(UV_VERSION)
 
+# Compiled at install: every mlwatch command imports dbt and pandas, and where the environment forbids writing
+# bytecode (PYTHONDONTWRITEBYTECODE) each process would otherwise compile thousands of modules (~5 s).
 $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen
+	$(UV) sync --frozen --compile-bytecode
 	@touch $@
 
 install: $(VENV)/.installed ## Create .venv with the locked dependencies (uv)

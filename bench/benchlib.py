@@ -68,17 +68,18 @@ def pipeline_env(target: str, folder: Path, database: str, **extra: str) -> dict
     return {**env, **extra}
 
 
-def delete_metric_rows(env: dict[str, str], where: str = "true") -> None:
-    """Make days pending again for the next metrics run in the pipeline of `env` (not timed). In a child process:
-    on Spark, this process would otherwise keep a JVM holding the metastore, which admits one process."""
+def delete_rows(env: dict[str, str], table: str, where: str = "true") -> None:
+    """Delete rows of `table` in the pipeline of `env` before a measured run (not timed): raw.batch_metrics to make
+    days pending again, raw.metric_inputs_builds to make `mlwatch metrics` build its inputs as after a load. In a
+    child process: on Spark, this process would otherwise keep a JVM holding the metastore, which admits one."""
     code = (
         "import sys\n"
         "from mlwatch.warehouse import WarehouseSettings, connect\n"
         "warehouse = connect(WarehouseSettings.from_env(__import__('pathlib').Path(sys.argv[1])))\n"
-        "warehouse.execute(f'delete from raw.batch_metrics where {sys.argv[2]}')\n"
+        "warehouse.execute(f'delete from {sys.argv[2]} where {sys.argv[3]}')\n"
         "warehouse.close()\n"
     )
-    subprocess.run([sys.executable, "-c", code, str(ROOT), where], cwd=ROOT, env=env, check=True)
+    subprocess.run([sys.executable, "-c", code, str(ROOT), table, where], cwd=ROOT, env=env, check=True)
 
 
 def drop_database(database: str) -> None:
@@ -148,7 +149,8 @@ def number_in(output: str, pattern: str) -> float:
     found = re.search(pattern, output)
     if not found:
         raise SystemExit(f"no match for {pattern!r} in:\n{output[-2000:]}")
-    return float(found.group(1).replace(",", ""))
+    # A group left out matched an alternative printed instead of the figure, such as a build skipped: 0 s.
+    return float((found.group(1) or "0").replace(",", ""))
 
 
 def spread(values: Sequence[float]) -> dict[str, float]:

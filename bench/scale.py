@@ -38,7 +38,7 @@ from typing import Any
 from benchlib import (
     MODEL_SECONDS,
     ROOT,
-    delete_metric_rows,
+    delete_rows,
     drop_database,
     measure,
     mlwatch,
@@ -251,7 +251,7 @@ def engine_figures(env: dict[str, str], runs: int) -> dict[str, Any]:
     last_day = f"date '{FIRST_DAY}' + {years[0]['days'] - 1}"
     new_days = []
     for _ in range(runs):
-        delete_metric_rows(env, f"batch_date = {last_day}")
+        delete_rows(env, "raw.batch_metrics", f"batch_date = {last_day}")
         new_days.append(engine_run(env, "new-day"))
     return {"year": spreads(years), "one_new_day": spreads(new_days)}
 

@@ -40,7 +40,13 @@ HARD_DEFECTS = {
 
 # Columns that record when something ran, not what it computed; and the run log itself (a run adds a row).
 TIME_COLUMNS = {"loaded_at", "predicted_at", "computed_at", "compute_seconds", "trained_at"}
-RUN_LOG = {"raw.pipeline_runs", "staging.stg_monitoring__pipeline_runs", "marts.pipeline_health"}
+# The run log, and what mlwatch keeps of it: the fingerprint of the metric inputs holds the loads' times.
+RUN_LOG = {
+    "raw.pipeline_runs",
+    "staging.stg_monitoring__pipeline_runs",
+    "marts.pipeline_health",
+    "raw.metric_inputs_builds",
+}
 SCHEMAS = ("raw", "staging", "intermediate", "marts", "seeds")
 
 Snapshot = dict[str, tuple[int, str]]

@@ -144,8 +144,11 @@ def test_missing_share_is_per_cell(built: Pipeline) -> None:
 
 
 def test_dbt_build_passes_every_model_and_test(built: Pipeline) -> None:
+    assert built.query("select count(*) as n from raw.metric_inputs_builds").n[0] == 1  # as `mlwatch metrics` left it
     result = built.run("dbt", "build")
     assert "ERROR=0" in result.stdout and "PASS=" in result.stdout
+    # A build other than mlwatch's own may have used other vars: the next `mlwatch metrics` rebuilds its inputs.
+    assert built.query("select count(*) as n from raw.metric_inputs_builds").n[0] == 0
 
 
 @pytest.mark.postgres

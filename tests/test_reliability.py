@@ -317,7 +317,10 @@ def test_quarantine_leaves_the_model_trained_exactly_as_the_course(dirty: Dirty)
 def test_rerunning_each_step_changes_no_table(dirty: Dirty) -> None:
     dirty.run("load")
     assert_same(snapshot(dirty.pipeline), dirty.baseline)
-    dirty.run("metrics")
+    # A load since the last metrics run: its inputs are built again; then, with nothing changed, they are not.
+    assert "--selector metric_inputs: ok" in dirty.run("metrics").stderr
+    assert_same(snapshot(dirty.pipeline), dirty.baseline)
+    assert "--selector metric_inputs: skipped" in dirty.run("metrics").stderr
     assert_same(snapshot(dirty.pipeline), dirty.baseline)
 
 
@@ -626,7 +629,7 @@ def test_kill_during_metrics_then_rerun_equals_the_uninterrupted_run(dirty: Dirt
         warehouse.execute("delete from raw.batch_metrics where batch_date >= ?", [first_pending])
     finally:
         warehouse.close()
-    marker = "dbt build --selector metric_inputs: ok"
+    marker = "dbt build --selector metric_inputs:"  # built, or skipped as unchanged since the last run
     killed = run_and_kill(dirty.pipeline, ["metrics"], tmp_path / "metrics.log", marker, kill_delay(3.0, 10.0))
     days = dirty.pipeline.query(
         "select batch_date, count(*) as n from raw.batch_metrics where batch_date >= ? group by batch_date",
@@ -1026,7 +1029,7 @@ def test_a_lost_postgres_connection_is_one_line_with_the_detail_in_the_log_and_a
     log = tmp_path / "metrics.log"
     process = start(dirty.pipeline, ["metrics", "--full-refresh"], log)
     deadline = time.monotonic() + 300
-    while "metric_inputs: ok" not in log.read_text() and process.poll() is None and time.monotonic() < deadline:
+    while "--selector metric_inputs:" not in log.read_text() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(1.0)
     with psycopg.connect(**POSTGRES, dbname="postgres", autocommit=True) as admin:

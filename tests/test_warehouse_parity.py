@@ -321,6 +321,15 @@ def test_every_spark_mart_equals_duckdbs(recomputed_duckdb: Pipeline, built_spar
 
 
 @pytest.mark.spark
+def test_dbt_unit_tests_pass_on_spark_and_a_dbt_run_forgets_the_built_inputs(built_spark: Pipeline) -> None:
+    output = built_spark.outputs["unit tests"]
+    assert "ERROR=0" in output and "PASS=" in output, output
+    # `mlwatch metrics` kept its inputs' fingerprint; the dbt run that followed (not one of mlwatch's own) forgot it.
+    assert "--selector metric_inputs: ok" in built_spark.outputs["metrics"]
+    assert built_spark.query("select count(*) as n from raw.metric_inputs_builds").n[0] == 0
+
+
+@pytest.mark.spark
 def test_every_dashboard_panel_reads_on_spark_what_it_reads_on_duckdb(
     recomputed_duckdb: Pipeline, built_spark: Pipeline
 ) -> None:

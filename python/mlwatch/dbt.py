@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from mlwatch.built_inputs import STEP_BUILD_VARIABLE
 from mlwatch.config import MonitoringConfig
 from mlwatch.errors import DbtError
 from mlwatch.warehouse import WarehouseSettings
@@ -150,7 +151,7 @@ def _invoke(
                 if not parsed.success:
                     return (2 if parsed.exception else 1), _with_exception(lines, parsed.exception), None
                 _MANIFESTS[key] = cast("Manifest", parsed.result)
-            with _environment(config.project_dir, env):
+            with _environment(config.project_dir, {**env, STEP_BUILD_VARIABLE: "1"}):
                 result = dbtRunner(manifest=_MANIFESTS[key], callbacks=[keep]).invoke([*args, *options])
     finally:
         _release_warehouse(settings)

@@ -13,8 +13,12 @@ stay where they are: the loss model is applied per partition (`mapInPandas`), ea
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import multiprocessing
+import signal
 from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,43 +137,96 @@ def _spark_daily_estimates(
     return fitted.daily(days)
 
 
-def daily_estimates(
-    warehouse: Warehouse, config: MonitoringConfig, version: str, full_refresh: bool
-) -> pd.DataFrame | None:
-    """`version`'s estimate for each production day without one (every day with `full_refresh`), or None
-    without reference labels or such days. Nothing is fitted when no day waits."""
-    if isinstance(warehouse, SparkWarehouse):
-        return _spark_daily_estimates(warehouse, config, version, full_refresh)
-    analysis = warehouse.query(*_analysis_query(config, version, full_refresh))
-    if analysis.empty:
-        return None
-    reference = warehouse.query(_reference_sql(config), [version])
-    if reference.empty:
-        return None
-    return estimate_daily_mae(reference, analysis, config.features, config.prediction_column, config.target_column)
-
-
-def write_estimates(warehouse: Warehouse, config: MonitoringConfig, full_refresh: bool) -> int:
-    """Estimate each production day of each model version of the reference month that has no estimate yet (every
-    day, replacing the version's rows, with `full_refresh`): as the engines compute only new days."""
-    versions = [
+def _versions(warehouse: Warehouse, config: MonitoringConfig) -> list[str]:
+    return [
         row[0]
         for row in warehouse.rows(
             f"select model_version from {RAW_SCHEMA}.model_versions where reference_month = ?",
             [config.reference_month],
         )
     ]
-    written = 0
-    computed_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
-    for version in versions:
-        daily = daily_estimates(warehouse, config, version, full_refresh)
-        if daily is None:
-            continue
-        daily = daily.assign(model_version=version, method=METHOD, computed_at=computed_at)
-        table = pa.Table.from_pandas(daily[PERFORMANCE_ESTIMATE_SCHEMA.names], schema=PERFORMANCE_ESTIMATE_SCHEMA)
-        with warehouse.transaction():
-            if full_refresh:
-                warehouse.execute(f"delete from {RAW_SCHEMA}.performance_estimates where model_version = ?", [version])
-            warehouse.append(f"{RAW_SCHEMA}.performance_estimates", table)
-        written += table.num_rows
-    return written
+
+
+def _rows(warehouse: Warehouse, config: MonitoringConfig, version: str, full_refresh: bool) -> tuple[Any, ...] | None:
+    """`estimate_daily_mae`'s arguments for `version`: None without reference labels or a day to estimate."""
+    analysis = warehouse.query(*_analysis_query(config, version, full_refresh))
+    if analysis.empty:
+        return None
+    reference = warehouse.query(_reference_sql(config), [version])
+    if reference.empty:
+        return None
+    return reference, analysis, config.features, config.prediction_column, config.target_column
+
+
+class Estimates(contextlib.AbstractContextManager["Estimates"]):
+    """Each model version's estimates under way (`start`), written by `finish`; leaving the block stops the work."""
+
+    def __init__(self, config: MonitoringConfig, full_refresh: bool, versions: list[str]) -> None:
+        self.config, self.full_refresh, self.versions = config, full_refresh, versions
+        self._jobs: dict[str, Future[pd.DataFrame]] = {}
+        self._executor: ProcessPoolExecutor | None = None
+
+    def submit(self, version: str, arguments: tuple[Any, ...]) -> None:
+        if self._executor is None:
+            # Spawned, not forked: this process has threads (the progress display's, DuckDB's). Ctrl-C is for this
+            # process to handle: it stops the work when the block ends, without a second traceback from the child.
+            self._executor = ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=signal.signal,
+                initargs=(signal.SIGINT, signal.SIG_IGN),
+            )
+        self._jobs[version] = self._executor.submit(estimate_daily_mae, *arguments)
+
+    @property
+    def in_background(self) -> bool:
+        return self._executor is not None
+
+    def finish(self, warehouse: Warehouse) -> int:
+        """Wait for the estimates and write them; on Spark, compute them now, where the rows are."""
+        written = 0
+        computed_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+        for version in self.versions:
+            if isinstance(warehouse, SparkWarehouse):
+                daily = _spark_daily_estimates(warehouse, self.config, version, self.full_refresh)
+            else:
+                job = self._jobs.get(version)
+                daily = None if job is None else job.result()
+            if daily is None:
+                continue
+            daily = daily.assign(model_version=version, method=METHOD, computed_at=computed_at)
+            table = pa.Table.from_pandas(daily[PERFORMANCE_ESTIMATE_SCHEMA.names], schema=PERFORMANCE_ESTIMATE_SCHEMA)
+            with warehouse.transaction():
+                if self.full_refresh:
+                    warehouse.execute(
+                        f"delete from {RAW_SCHEMA}.performance_estimates where model_version = ?", [version]
+                    )
+                warehouse.append(f"{RAW_SCHEMA}.performance_estimates", table)
+            written += table.num_rows
+        return written
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(cancel_futures=True)
+
+
+def start(warehouse: Warehouse, config: MonitoringConfig, full_refresh: bool) -> Estimates:
+    """Estimates for each production day of each model version of the reference month that has none yet (every
+    day, replacing the version's rows, with `full_refresh`), as the engines compute only new days.
+
+    The rows are read here and DLE runs in a child process, so that LightGBM's import and fit take the second core
+    while this process computes the drift (dbt's work and Python's are one core's: they hold the GIL). On Spark
+    nothing starts here: `finish` computes them where the rows are."""
+    versions = _versions(warehouse, config)
+    estimates = Estimates(config, full_refresh, versions)
+    if not isinstance(warehouse, SparkWarehouse):
+        for version in versions:
+            if arguments := _rows(warehouse, config, version, full_refresh):
+                estimates.submit(version, arguments)
+    return estimates
+
+
+def write_estimates(warehouse: Warehouse, config: MonitoringConfig, full_refresh: bool) -> int:
+    """`start` and `finish` in one: the rows written."""
+    with start(warehouse, config, full_refresh) as estimates:
+        return estimates.finish(warehouse)

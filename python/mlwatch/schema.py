@@ -176,6 +176,9 @@ DRIFT_P_VALUE_SCHEMA = _schema(
     ]
 )
 
+# One row at most: the fingerprint of what `mlwatch metrics` last built its inputs from (mlwatch.built_inputs).
+METRIC_INPUTS_BUILD_SCHEMA = _schema([("fingerprint", pa.string()), ("built_at", pa.timestamp("us"))])
+
 # The trip columns as models/staging/stg_tlc__green_trips.sql names them (the integration test checks it).
 TRIP_COLUMNS = (
     "trip_id",
@@ -218,4 +221,5 @@ RAW_TABLES: dict[str, pa.Schema] = {
     "pipeline_runs": PIPELINE_RUN_SCHEMA,
     "drift_calibration": DRIFT_CALIBRATION_SCHEMA,
     "drift_p_values": DRIFT_P_VALUE_SCHEMA,
+    "metric_inputs_builds": METRIC_INPUTS_BUILD_SCHEMA,
 }

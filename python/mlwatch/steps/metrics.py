@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from mlwatch import estimates
+from mlwatch import built_inputs, estimates
 from mlwatch.batches import DRIFT_SIDES, MetricsRun, plan_days
 from mlwatch.config import MonitoringConfig
 from mlwatch.engines import engine_module, load_engine
@@ -73,6 +73,22 @@ def check_ready(config: MonitoringConfig, settings: WarehouseSettings, engine: s
     )
 
 
+def build_inputs(config: MonitoringConfig, settings: WarehouseSettings, reporter: Reporter) -> None:
+    """The metric inputs, unless they stand as built from the same loads, project files and vars."""
+    with connected(settings) as warehouse:
+        current = built_inputs.fingerprint(config, warehouse)
+        if built_inputs.unchanged(warehouse, current):
+            reporter.say(
+                f"  dbt build --selector {METRIC_INPUTS}: skipped, its models stand as built from the same loads, "
+                "project files and vars (`mlwatch dbt build` rebuilds them)"
+            )
+            return
+        built_inputs.forget(warehouse)
+    build(config, settings, reporter, METRIC_INPUTS)
+    with connected(settings) as warehouse:
+        built_inputs.remember(warehouse, current)
+
+
 def run(
     config: MonitoringConfig,
     settings: WarehouseSettings,
@@ -88,24 +104,29 @@ def run(
     reporter.say(f"metrics ({name} engine) → {settings.describe()}")
     # dbt's parsing is Python, like an import: importing the engine in a thread meanwhile saves nothing on
     # two cores, and a run without new days does not import it at all (Evidently: seconds).
-    build(config, settings, reporter, METRIC_INPUTS)
+    build_inputs(config, settings, reporter)
     with connected(settings) as warehouse:
         plan = plan_days(warehouse, config, full_refresh=False)
-    if full_refresh or any(plan.values()):
-        with reporter.progress("daily batches") as ticker:
-            run = load_engine(name).compute_metrics(
-                config,
-                settings,
-                full_refresh,
-                on_start=ticker.total,
-                on_day=lambda day: ticker.advance(description=f"daily batches ({day})"),
-            )
-    else:
-        run = MetricsRun(len(plan), 0, 0, 0.0)
-    started = time.perf_counter()
-    with reporter.waiting("performance estimates (NannyML DLE)"), connected(settings) as warehouse:
-        estimated = estimates.write_estimates(warehouse, config, full_refresh)
-    reporter.say(f"  estimated MAE (Direct Loss Estimation): {estimated} day(s), {time.perf_counter() - started:.1f} s")
+        estimating = estimates.start(warehouse, config, full_refresh)
+    with estimating:
+        if full_refresh or any(plan.values()):
+            with reporter.progress("daily batches") as ticker:
+                run = load_engine(name).compute_metrics(
+                    config,
+                    settings,
+                    full_refresh,
+                    on_start=ticker.total,
+                    on_day=lambda day: ticker.advance(description=f"daily batches ({day})"),
+                )
+        else:
+            run = MetricsRun(len(plan), 0, 0, 0.0)
+        started = time.perf_counter()
+        with reporter.waiting("performance estimates (NannyML DLE)"), connected(settings) as warehouse:
+            estimated = estimating.finish(warehouse)
+    beside = " more, fitted beside the drift" if estimating.in_background else ""
+    reporter.say(
+        f"  estimated MAE (Direct Loss Estimation): {estimated} day(s), {time.perf_counter() - started:.1f} s{beside}"
+    )
     written.rows = run.rows_written + estimated
     reporter.say(
         f"  {name}: {run.days_computed} day(s) for {run.model_versions} model version(s), "
