@@ -137,8 +137,18 @@ def _invoke(
         if info.level in ("info", "warn", "error") and info.msg:
             lines.append(str(info.msg))
 
-    # The output goes to `lines`, not stdout; logs/dbt.log is written as by dbt's CLI.
-    options = [*dbt_options(config, settings), "--log-level", "none", "--log-level-file", "debug", "--no-use-colors"]
+    # The output goes to `lines`, not stdout; logs/dbt.log is written as by dbt's CLI. No manifest.json or
+    # run_results.json: writing them took 0.4 s per invocation, and the steps read the results from dbt's return
+    # value (`mlwatch dbt ...`, a subprocess, writes them as dbt does).
+    options = [
+        *dbt_options(config, settings),
+        "--log-level",
+        "none",
+        "--log-level-file",
+        "debug",
+        "--no-use-colors",
+        "--no-write-json",
+    ]
     key = (str(config.project_dir), *options, *sorted(f"{k}={v}" for k, v in settings.dbt_env().items()))
     result: Any = None
     try:
