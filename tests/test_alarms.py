@@ -172,7 +172,10 @@ def test_metrics_estimates_only_the_days_without_an_estimate_unless_full_refresh
     warehouse = DuckDBWarehouse(tmp_path / "estimates.duckdb")
     try:
         ensure_raw_tables(warehouse)
-        warehouse.execute("insert into raw.model_versions (model_version, reference_month) values ('v1', ?)",
+        warehouse.execute("create schema staging")  # the model versions as dbt stages them
+        warehouse.execute("create table staging.stg_model__model_versions as "
+                          "select model_version, reference_month, trained_at from raw.model_versions")  # fmt: skip
+        warehouse.execute("insert into staging.stg_model__model_versions values ('v1', ?, now())",
                           [config.reference_month])  # fmt: skip
         warehouse.execute("create schema intermediate")
         warehouse.execute("create table intermediate.int_trips_scored as select * from read_parquet(?)",

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from mlwatch.batches import model_versions
 from mlwatch.config import MonitoringConfig
 from mlwatch.relations import TRIPS_SCORED
 from mlwatch.schema import PERFORMANCE_ESTIMATE_SCHEMA
@@ -137,16 +138,6 @@ def _spark_daily_estimates(
     return fitted.daily(days)
 
 
-def _versions(warehouse: Warehouse, config: MonitoringConfig) -> list[str]:
-    return [
-        row[0]
-        for row in warehouse.rows(
-            f"select model_version from {RAW_SCHEMA}.model_versions where reference_month = ?",
-            [config.reference_month],
-        )
-    ]
-
-
 def _rows(warehouse: Warehouse, config: MonitoringConfig, version: str, full_refresh: bool) -> tuple[Any, ...] | None:
     """`estimate_daily_mae`'s arguments for `version`: None without reference labels or a day to estimate."""
     analysis = warehouse.query(*_analysis_query(config, version, full_refresh))
@@ -217,7 +208,7 @@ def start(warehouse: Warehouse, config: MonitoringConfig, full_refresh: bool) ->
     The rows are read here and DLE runs in a child process, so that LightGBM's import and fit take the second core
     while this process computes the drift (dbt's work and Python's are one core's: they hold the GIL). On Spark
     nothing starts here: `finish` computes them where the rows are."""
-    versions = _versions(warehouse, config)
+    versions = model_versions(warehouse, config)
     estimates = Estimates(config, full_refresh, versions)
     if not isinstance(warehouse, SparkWarehouse):
         for version in versions:
