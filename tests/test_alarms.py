@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from conftest import PROJECT_DIR
 
-from mlwatch import alarms
+from mlwatch import alarms, estimates
 from mlwatch.config import load_config
 from mlwatch.estimates import estimate_daily_mae, write_estimates
 from mlwatch.warehouse import DuckDBWarehouse, ensure_raw_tables
@@ -146,9 +146,14 @@ def test_dle_equals_nannyml_on_every_day() -> None:
         assert ours[name].to_numpy() == pytest.approx(theirs[("mae", column)].to_numpy(), rel=1e-12, abs=1e-12), name
 
 
-def test_metrics_estimates_only_the_days_without_an_estimate_unless_full_refresh(tmp_path) -> None:
+@pytest.mark.parametrize("beside", [True, False], ids=["fitted in a child", "fitted in this process"])
+def test_metrics_estimates_only_the_days_without_an_estimate_unless_full_refresh(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, beside: bool
+) -> None:
     """DLE in the warehouse, as `mlwatch metrics` runs it: a day once estimated keeps its row; a new day is
-    estimated alone, to what estimating it with the others gives; a full refresh rewrites every day alike."""
+    estimated alone, to what estimating it with the others gives; a full refresh rewrites every day alike. The
+    same in the child process small data go to, and in this process, where large data stay."""
+    monkeypatch.setattr(estimates, "MAX_ROWS_BESIDE", 2_000_000 if beside else 0)
     config = load_config(PROJECT_DIR)
     features, prediction, target = config.features, config.prediction_column, config.target_column
     rng = np.random.default_rng(5)
@@ -192,7 +197,9 @@ def test_metrics_estimates_only_the_days_without_an_estimate_unless_full_refresh
             frame = estimate_daily_mae(reference, production, features, prediction, target)
             return frame.assign(batch_date=[str(day) for day in frame["batch_date"]])
 
-        assert write_estimates(warehouse, config, full_refresh=False) == 2
+        with estimates.start(warehouse, config, full_refresh=False) as started:
+            assert started.in_background == beside
+            assert started.finish(warehouse) == 2
         before = stored()
         assert write_estimates(warehouse, config, full_refresh=False) == 0
         pd.testing.assert_frame_equal(stored(), before)

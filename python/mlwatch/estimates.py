@@ -34,6 +34,9 @@ from mlwatch.spark import SparkWarehouse
 from mlwatch.warehouse import RAW_SCHEMA, Warehouse
 
 METHOD = "nannyml_dle"
+# Up to this many reference and production rows, a version's DLE is fitted in a child process beside the drift
+# (the month: 80,000); above, in this process, as the rows are read (a year of 100,000 trips a day: 37.5M).
+MAX_ROWS_BESIDE = 2_000_000
 BAND_SAMPLING_ERRORS = 3  # NannyML DLE's band: the estimate +/- 3 sampling errors (dle.py, _estimate_chunk)
 
 
@@ -158,6 +161,13 @@ class Estimates(contextlib.AbstractContextManager["Estimates"]):
         self._executor: ProcessPoolExecutor | None = None
 
     def submit(self, version: str, arguments: tuple[Any, ...]) -> None:
+        reference, analysis = arguments[0], arguments[1]
+        if len(reference) + len(analysis) > MAX_ROWS_BESIDE:
+            # Sent to a child, the rows would be held three times (here until the fit ends, pickled, in the child).
+            done: Future[pd.DataFrame] = Future()
+            done.set_result(estimate_daily_mae(*arguments))
+            self._jobs[version] = done
+            return
         if self._executor is None:
             # Spawned, not forked: this process has threads (the progress display's, DuckDB's). Ctrl-C is for this
             # process to handle: it stops the work when the block ends, without a second traceback from the child.
@@ -170,7 +180,7 @@ class Estimates(contextlib.AbstractContextManager["Estimates"]):
         self._jobs[version] = self._executor.submit(estimate_daily_mae, *arguments)
 
     @property
-    def in_background(self) -> bool:
+    def in_background(self) -> bool:  # some version's fit runs in the child
         return self._executor is not None
 
     def finish(self, warehouse: Warehouse) -> int:
