@@ -34,7 +34,7 @@ PROJECT_FILES = ("dbt_project.yml", "selectors.yml", "models", "macros", "seeds"
 STEP_BUILD_VARIABLE = "MLWATCH_STEP_BUILD"
 
 
-def _project_files(project_dir: Path) -> Iterable[Path]:
+def project_files(project_dir: Path) -> Iterable[Path]:
     for name in PROJECT_FILES:
         path = project_dir / name
         if path.is_file():
@@ -46,7 +46,7 @@ def _project_files(project_dir: Path) -> Iterable[Path]:
 def fingerprint(config: MonitoringConfig, warehouse: Warehouse) -> str:
     """The project's files, the vars overridden for this run and every load recorded so far, hashed."""
     digest = hashlib.sha256()
-    for path in _project_files(config.project_dir):
+    for path in project_files(config.project_dir):
         digest.update(str(path.relative_to(config.project_dir)).encode() + b"\0" + path.read_bytes() + b"\0")
     digest.update(json.dumps(config.overrides, sort_keys=True).encode())
     loads = warehouse.rows(f"select count(*), max(started_at) from {RAW_SCHEMA}.pipeline_runs where step = 'load'")

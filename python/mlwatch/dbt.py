@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import re
 import subprocess
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 from mlwatch.built_inputs import STEP_BUILD_VARIABLE
 from mlwatch.config import MonitoringConfig
 from mlwatch.errors import DbtError
+from mlwatch.replay import Plan, recording, replay
 from mlwatch.warehouse import WarehouseSettings
 
 if TYPE_CHECKING:
@@ -26,6 +28,9 @@ if TYPE_CHECKING:
 # The manifest dbt parsed in this process, by everything the parse read (project, profile target, vars,
 # the profile's environment): a step's later invocations reuse it instead of starting dbt again.
 _MANIFESTS: dict[tuple[str, ...], Manifest] = {}
+log = logging.getLogger(__name__)
+# Node statuses of an invocation worth replaying: a warning, an error or a skip is dbt's to report every time.
+CLEAN_STATUSES = ("success", "pass", "no-op")
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,7 @@ class DbtRun:
     seconds: float
     output: str
     work_seconds: float | None  # by dbt's own clock (its run results): its nodes, without start-up and parsing
+    replayed: bool = False  # dbt's recorded SQL run without dbt (mlwatch.replay)
 
     @property
     def start_up_seconds(self) -> float | None:
@@ -125,9 +131,10 @@ def _release_warehouse(settings: WarehouseSettings) -> None:
 
 
 def _invoke(
-    config: MonitoringConfig, settings: WarehouseSettings, args: list[str], env: dict[str, str]
+    config: MonitoringConfig, settings: WarehouseSettings, args: list[str], env: dict[str, str], plan: Plan | None
 ) -> tuple[int, str, float | None]:
-    """One dbt command in this process: (exit code as dbt's CLI gives it, its info-level output, its nodes' time)."""
+    """One dbt command in this process: (exit code as dbt's CLI gives it, its info-level output, its nodes' time),
+    recorded as the `plan` to replay next time if it ran cleanly."""
     from dbt.cli.main import dbtRunner  # seconds to import: only the steps that run dbt pay it
 
     lines: list[str] = []
@@ -161,8 +168,17 @@ def _invoke(
                 if not parsed.success:
                     return (2 if parsed.exception else 1), _with_exception(lines, parsed.exception), None
                 _MANIFESTS[key] = cast("Manifest", parsed.result)
-            with _environment(config.project_dir, {**env, STEP_BUILD_VARIABLE: "1"}):
+            with (
+                _environment(config.project_dir, env),
+                recording() if plan else contextlib.nullcontext() as recorded,
+            ):
                 result = dbtRunner(manifest=_MANIFESTS[key], callbacks=[keep]).invoke([*args, *options])
+            if plan and recorded:
+                statuses = [node.status for node in getattr(result.result, "results", [])]
+                if result.success and recorded.replayable and all(s in CLEAN_STATUSES for s in statuses):
+                    plan.keep(recorded.events)
+                else:
+                    plan.forget()
     finally:
         _release_warehouse(settings)
     elapsed = getattr(result.result, "elapsed_time", None)
@@ -183,12 +199,22 @@ def run_dbt(
 ) -> DbtRun:
     """Run one dbt command (with `env` added to its environment); raise DbtError with its output's tail if it fails.
 
-    Captured, it runs in this process with the manifest parsed by the process's first invocation; otherwise
-    (`mlwatch dbt`, whose output the user watches) as a subprocess.
+    Captured, it runs in this process with the manifest parsed by the process's first invocation, or as the SQL
+    dbt ran for the same invocation last time where that still holds (mlwatch.replay); otherwise (`mlwatch dbt`,
+    whose output the user watches) as a subprocess.
     """
     started, started_at = time.perf_counter(), time.time()
     if capture:
-        code, output, nodes_seconds = _invoke(config, settings, args, env or {})
+        step_env = {**(env or {}), STEP_BUILD_VARIABLE: "1"}
+        plan = Plan.of(config, settings, args, step_env)
+        recorded = plan.recorded() if plan else None
+        if recorded is not None:
+            stopped = replay(settings, recorded)
+            if stopped is None:
+                seconds = time.perf_counter() - started
+                return DbtRun(tuple(args), seconds, "", seconds, replayed=True)
+            log.info("dbt %s: its recorded SQL no longer applies (%s); dbt runs it", " ".join(args), stopped)
+        code, output, nodes_seconds = _invoke(config, settings, args, step_env, plan)
     else:
         completed = subprocess.run(
             dbt_command(config, settings, args),

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.spatial import distance
 
 from mlwatch.calibration.column_tests import ColumnTest, clean_values, column_tests
 from mlwatch.config import MonitoringConfig
@@ -69,6 +68,9 @@ def _wasserstein(coded: _Coded, days: np.ndarray) -> np.ndarray:
 
 def _jensenshannon(coded: _Coded, days: np.ndarray) -> np.ndarray:
     """Evidently's Jensen-Shannon distance of each drawn day to the rest of the reference, on value frequencies."""
+    # Imported here: scipy.spatial takes 0.6 s to import, and a run that finds its calibration stored never draws.
+    from scipy.spatial import distance
+
     day = coded.day_counts(days)
     distances: np.ndarray = distance.jensenshannon(coded.totals - day, day, axis=1)
     return distances

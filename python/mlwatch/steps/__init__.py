@@ -138,6 +138,9 @@ def build(config: MonitoringConfig, settings: WarehouseSettings, reporter: Repor
     label = f"dbt build --selector {selector}"
     with reporter.waiting(label):
         run = run_dbt(config, settings, ["build", "--selector", selector, "--exclude-resource-type", "unit_test"])
-    split = "" if run.start_up_seconds is None else f" (dbt start-up {run.start_up_seconds:.1f} s)"
+    if run.replayed:
+        split = " (dbt's SQL of the last such build, replayed without starting dbt)"
+    else:
+        split = "" if run.start_up_seconds is None else f" (dbt start-up {run.start_up_seconds:.1f} s)"
     reporter.say(f"  {label}: ok, {run.seconds:.1f} s{split}")
     return run
