@@ -158,14 +158,19 @@
     {%- endfor %}
 {%- endmacro %}
 
-{#- The batch dates this run computes: MLWATCH_ENGINE_BATCH_DATES (comma-separated, set by
-    mlwatch.warehouse_engine to the pending days) or, when unset, every production day. An environment
-    variable, not a var: dbt re-parses only the files that read it when it changes, where changed vars
-    cost a full re-parse of the project (seconds) on this run and on the next one. -#}
+{#- The batch dates this run computes, by MLWATCH_ENGINE_BATCH_DATES: `pending`, as mlwatch.engines.warehouse
+    sets it, for the days it wrote to raw.engine_batch_dates (so the SQL is the same whatever the days, and
+    mlwatch.replay can repeat it); a comma-separated list of dates; or, unset, every production day. An
+    environment variable, not a var: dbt re-parses only the files that read it when it changes, where changed
+    vars cost a full re-parse of the project (seconds) on this run and on the next one. The models that call it
+    ref stg_monitoring__engine_batch_dates themselves (`do ref(...)`): dbt records the refs called while it parses,
+    when the variable is usually unset. -#}
 {% macro engine_batch_dates_filter(column) -%}
     {%- set dates = env_var('MLWATCH_ENGINE_BATCH_DATES', '') -%}
     {%- if dates == '' -%}
         {{ column }} is not null
+    {%- elif dates == 'pending' -%}
+        {{ column }} in (select batch_date from {{ ref('stg_monitoring__engine_batch_dates') }})
     {%- else -%}
         {{ column }} in (
             {%- for day in dates.split(',') %}

@@ -176,6 +176,10 @@ DRIFT_P_VALUE_SCHEMA = _schema(
     ]
 )
 
+# The days the warehouse engine's dbt run computes, written by mlwatch.engines.warehouse before it: one row per batch
+# date. A table, not dates compiled into the SQL, so the run's SQL is the same whatever the days (mlwatch.replay).
+ENGINE_BATCH_DATE_SCHEMA = _schema([("batch_date", pa.date32())])
+
 # One row at most: the fingerprint of what `mlwatch metrics` last built its inputs from (mlwatch.built_inputs).
 METRIC_INPUTS_BUILD_SCHEMA = _schema([("fingerprint", pa.string()), ("built_at", pa.timestamp("us"))])
 
@@ -221,5 +225,6 @@ RAW_TABLES: dict[str, pa.Schema] = {
     "pipeline_runs": PIPELINE_RUN_SCHEMA,
     "drift_calibration": DRIFT_CALIBRATION_SCHEMA,
     "drift_p_values": DRIFT_P_VALUE_SCHEMA,
+    "engine_batch_dates": ENGINE_BATCH_DATE_SCHEMA,
     "metric_inputs_builds": METRIC_INPUTS_BUILD_SCHEMA,
 }

@@ -4,6 +4,7 @@
     range, categories the reference never had; its quantiles are in int_batch_quantiles_computed). One
     scan of the batch rows, then the batch's distinct values against the reference profile; a day
     without rows has no row here. -#}
+{%- do ref('stg_monitoring__engine_batch_dates') %}
 {%- set columns = engine_columns(['numerical_feature', 'categorical_feature', 'target', 'prediction']) -%}
 
 with

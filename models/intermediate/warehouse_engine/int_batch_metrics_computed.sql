@@ -3,6 +3,7 @@
     p-value tests' scores land in raw.drift_p_values (stg_monitoring__drift_p_values) after dbt has
     built the engine's models; the drift flags and the dataset-level counts are derived here from
     whatever is there when mlwatch copies the rows. -#}
+{%- do ref('stg_monitoring__engine_batch_dates') %}
 {{ config(materialized='view') }}
 {%- set drift_share = var('drift_share') %}
 {#- One entry per metric, in the Evidently engine's order: its name (or `name_column`, the column holding

@@ -2,6 +2,7 @@
     the target, for its range check) and distinct value, for the days this run computes. Numerical
     values carry their running count, so the batch's CDF at any point is one lookup away, and the next
     value of the batch, so a batch's step from one value to the next needs no second sort of its values. -#}
+{%- do ref('stg_monitoring__engine_batch_dates') %}
 {{ config(
     indexes=engine_lookup_indexes([
         ['batch_date', 'model_version', 'column_name', 'value'],

@@ -1,7 +1,7 @@
 """The warehouse engine: the metrics the Evidently engine writes (drift, missing values, rows, health), in SQL.
 
 One dbt run of the engine's models (selector `warehouse_engine`, models/intermediate/warehouse_engine/)
-computes every pending day (named in MLWATCH_ENGINE_BATCH_DATES) at once; mlwatch.engines.p_values turns the
+computes every pending day (written to raw.engine_batch_dates) at once; mlwatch.engines.p_values turns the
 p-value tests' statistics into p-values with scipy, exactly as Evidently computes them, in
 raw.drift_p_values; then the engine's rows are judged at the calibrated thresholds and written to
 raw.batch_metrics by the same code and under the same keys as the Evidently engine's, so nothing
@@ -17,6 +17,8 @@ from collections.abc import Callable
 from importlib.metadata import version as package_version
 from typing import Any
 
+import pyarrow as pa
+
 from mlwatch.batches import (
     MetricsRun,
     Thresholds,
@@ -30,8 +32,10 @@ from mlwatch.config import MonitoringConfig
 from mlwatch.dbt import run_dbt
 from mlwatch.engines.p_values import land_p_values
 from mlwatch.relations import ENGINE_METRICS, WAREHOUSE_ENGINE
-from mlwatch.schema import BATCH_METRIC_SCHEMA
-from mlwatch.warehouse import Warehouse, WarehouseSettings, connected
+from mlwatch.schema import BATCH_METRIC_SCHEMA, ENGINE_BATCH_DATE_SCHEMA
+from mlwatch.warehouse import RAW_SCHEMA, Warehouse, WarehouseSettings, connected
+
+ENGINE_BATCH_DATES = f"{RAW_SCHEMA}.engine_batch_dates"
 
 log = logging.getLogger(__name__)
 
@@ -84,12 +88,15 @@ def compute_metrics(
     if not days:
         return MetricsRun(len(plan), 0, 0, time.perf_counter() - started)
 
+    with connected(settings) as warehouse, warehouse.transaction():
+        warehouse.execute(f"delete from {ENGINE_BATCH_DATES}")
+        warehouse.append(ENGINE_BATCH_DATES, pa.table({"batch_date": days}, schema=ENGINE_BATCH_DATE_SCHEMA))
     # Reference profiles are kept between runs (incremental); a full refresh rebuilds them too.
     dbt_run = run_dbt(
         config,
         settings,
         ["run", "--selector", WAREHOUSE_ENGINE, *(["--full-refresh"] if full_refresh else [])],
-        env={"MLWATCH_ENGINE_BATCH_DATES": ",".join(day.isoformat() for day in days)},
+        env={"MLWATCH_ENGINE_BATCH_DATES": "pending"},
     )
     log.info(
         "dbt run of the engine models for %d day(s): %.2f s, of which dbt start-up %.2f s",
