@@ -165,25 +165,40 @@ def cpu_bound(busy: bool) -> Iterator[None]:
 
 
 INPUTS_REBUILT = ", inputs rebuilt"
+NOT_REPLAYED = ", dbt not replayed"
+NEW_DAY = ", one new day"
+# The warehouse engine's whole commands besides the plain full refresh: the first run after a load (inputs
+# rebuilt), dbt run every time (mlwatch.replay off), and a day computed that was not yet (the 28th, 27th, ...: its
+# metric rows and estimates deleted; the reference profile stored), without --full-refresh.
+WAREHOUSE_VARIANTS = ("", NOT_REPLAYED, INPUTS_REBUILT, NEW_DAY)
 
 
 def whole_commands(envs: dict[str, dict[str, str]], runs: int, busy: bool) -> dict[str, Any]:
     """Whole processes, alternating round by round so that the machine's drift falls on all alike: the course's
     script, then `mlwatch metrics --full-refresh` with each engine on each warehouse; the warehouse engine once more
-    with its inputs rebuilt, as on the first run after a load (they are skipped while nothing they read changed)."""
+    with its variants (WAREHOUSE_VARIANTS). The first round of each records the dbt runs the next ones replay."""
     course = [sys.executable, str(Path(__file__).with_name("baseline_course_loop.py")), "--metrics", "course"]
-    commands = {"course": (course, dict(os.environ))} | {
-        f"{target} {engine}{rebuilt}": (mlwatch("metrics", "--engine", engine, "--full-refresh"), env)
-        for target, env in envs.items()
-        for engine, rebuilt in (("warehouse", ""), ("warehouse", INPUTS_REBUILT), ("evidently", ""))
-    }
+    commands = {"course": (course, dict(os.environ))}
+    for target, env in envs.items():
+        for variant in WAREHOUSE_VARIANTS:
+            refresh = [] if variant == NEW_DAY else ["--full-refresh"]
+            replay = {"MLWATCH_DBT_REPLAY": "off"} if variant == NOT_REPLAYED else {}
+            commands[f"{target} warehouse{variant}"] = (
+                mlwatch("metrics", "--engine", "warehouse", *refresh),
+                {**env, **replay},
+            )
+        commands[f"{target} evidently"] = (mlwatch("metrics", "--engine", "evidently", "--full-refresh"), env)
     seconds: dict[str, list[float]] = {name: [] for name in commands}
     parts: dict[str, dict[str, list[float]]] = {name: {part: [] for part in METRICS_PARTS} for name in commands}
     with cpu_bound(busy):
-        for _ in range(runs):
+        for round_number in range(runs):
             for name, (command, env) in commands.items():
                 if name.endswith(INPUTS_REBUILT):
                     delete_rows(env, "raw.metric_inputs_builds")
+                if name.endswith(NEW_DAY):
+                    day = f"date '2021-02-{28 - round_number:02d}'"
+                    for table in ("raw.batch_metrics", "raw.performance_estimates"):
+                        delete_rows(env, table, f"batch_date = {day}")
                 measured = measure(command, env)
                 seconds[name].append(measured.seconds)
                 if name != "course":

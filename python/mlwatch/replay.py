@@ -47,6 +47,8 @@ from mlwatch.warehouse import WarehouseSettings
 
 # Bumped when what a plan holds or means changes: older plans are then ignored.
 PLAN_FORMAT = 2
+# Set to `off`, steps run dbt every time and record nothing (to compare, or to see dbt's own log of every run).
+SWITCH = "MLWATCH_DBT_REPLAY"
 TARGETS = ("duckdb", "postgres")
 _ENV_VAR = re.compile(r"""env_var\(\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]""")
 
@@ -81,7 +83,7 @@ class Plan:
         cls, config: MonitoringConfig, settings: WarehouseSettings, args: list[str], env: dict[str, str]
     ) -> Plan | None:
         """The plan of this invocation, or None where dbt must run (Spark: dbt-spark runs the SQL in its JVM)."""
-        if settings.target not in TARGETS:
+        if settings.target not in TARGETS or os.environ.get(SWITCH, "on") == "off":
             return None
         files = [*project_files(config.project_dir), *sorted((config.project_dir / "profiles").glob("*.yml"))]
         digest = hashlib.sha256()
