@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ import pytest
 from conftest import PROJECT_DIR, Pipeline, cloned
 
 from mlwatch.config import load_config
+from mlwatch import replay
 from mlwatch.replay import Plan
 from mlwatch.warehouse import WarehouseSettings
 
@@ -172,3 +174,33 @@ def test_the_key_holds_what_dbt_reads_and_nothing_else() -> None:
     assert elsewhere.path != first.path
     spark = WarehouseSettings.from_env(PROJECT_DIR, env={"DBT_TARGET": "spark"})
     assert Plan.of(config, spark, args, {}) is None
+
+
+@pytest.mark.integration
+def test_a_new_day_is_replayed_with_the_values_dbt_computed(replayed: Replayed) -> None:
+    """The engine's days are rows of raw.engine_batch_dates, not SQL: the run recorded for one day replays for
+    another, and computes what the full refresh by dbt computed for it."""
+    pipeline = replayed.pipeline
+    columns = "batch_date, model_version, metric_name, column_name, metric_value, drift_detected, stat_test"
+    expected = pipeline.query(f"select {columns} from raw.batch_metrics order by {columns}")
+
+    def new_day(day: dt.date) -> str:
+        warehouse = pipeline.connect()
+        try:
+            for table in ("raw.batch_metrics", "raw.performance_estimates"):
+                warehouse.execute(f"delete from {table} where batch_date = ?", [day])
+        finally:
+            warehouse.close()
+        return line(printed(pipeline.run("metrics", "--engine", "warehouse")), "warehouse: 1 day(s)")
+
+    assert "dbt start-up" in new_day(dt.date(2021, 2, 28))  # the first run without --full-refresh is recorded
+    assert "dbt start-up" not in new_day(dt.date(2021, 2, 27))
+    recomputed = pipeline.query(f"select {columns} from raw.batch_metrics order by {columns}")
+    pd.testing.assert_frame_equal(recomputed, expected, check_exact=False, atol=1e-9)
+
+
+def test_postgres_temporary_namespaces_are_not_a_difference() -> None:
+    """They come with each new server process that makes a temporary table; dbt lists schemas to create its own."""
+    listed = [("marts",), ("pg_temp_3",), ("pg_toast_temp_3",), ("staging",)]
+    assert replay._rows(listed) == replay._rows([("staging",), ("marts",)])
+    assert replay._rows([("marts",)]) != replay._rows([("staging",), ("marts",)])

@@ -62,11 +62,21 @@ def _plain(value: Any) -> Any:
     return f"{type(value).__name__}:{value}"
 
 
+# Postgres's namespaces of temporary tables, pg_temp_<n> and pg_toast_temp_<n>, appear when a new server process
+# first creates one (dbt-postgres's incremental models do). dbt lists the schemas only to create its own, never these.
+_TEMPORARY_NAMESPACE = re.compile(r"pg_(toast_)?temp_\d+")
+
+
 def _rows(rows: Any) -> list[Any]:
-    """Rows in an order of their own: dbt's metadata queries (the relation cache's) have no `order by`."""
+    """Rows in an order of their own (dbt's metadata queries, the relation cache's, have no `order by`), without
+    Postgres's temporary namespaces."""
     if rows is None:
         return [None]
-    listed = [list(map(_plain, row)) for row in (rows if isinstance(rows, list) else [rows])]
+    listed = [
+        list(map(_plain, row))
+        for row in (rows if isinstance(rows, list) else [rows])
+        if not (len(row) == 1 and isinstance(row[0], str) and _TEMPORARY_NAMESPACE.fullmatch(row[0]))
+    ]
     return sorted(listed, key=lambda row: json.dumps(row))
 
 
