@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 from conftest import PROJECT_DIR, Pipeline, cloned
 
-from mlwatch.config import load_config
 from mlwatch import replay
+from mlwatch.config import load_config
 from mlwatch.replay import Plan
 from mlwatch.warehouse import WarehouseSettings
 
