@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 from mlwatch.built_inputs import STEP_BUILD_VARIABLE
 from mlwatch.config import MonitoringConfig
 from mlwatch.errors import DbtError
-from mlwatch.replay import Plan, recording, replay
+from mlwatch.replay import Plan, Recording, recording, replay, steady
 from mlwatch.warehouse import WarehouseSettings
 
 if TYPE_CHECKING:
@@ -158,6 +158,7 @@ def _invoke(
     ]
     key = (str(config.project_dir), *options, *sorted(f"{k}={v}" for k, v in settings.dbt_env().items()))
     result: Any = None
+    recorded: Recording | None = None
     try:
         _prepare_warehouse(settings)
         with _environment(config.project_dir, settings.dbt_env()):
@@ -173,14 +174,14 @@ def _invoke(
                 recording() if plan else contextlib.nullcontext() as recorded,
             ):
                 result = dbtRunner(manifest=_MANIFESTS[key], callbacks=[keep]).invoke([*args, *options])
-            if plan and recorded:
-                statuses = [node.status for node in getattr(result.result, "results", [])]
-                if result.success and recorded.replayable and all(s in CLEAN_STATUSES for s in statuses):
-                    plan.keep(recorded.events)
-                else:
-                    plan.forget()
     finally:
         _release_warehouse(settings)
+    if plan and recorded:
+        statuses = [node.status for node in getattr(result.result, "results", [])]
+        if not (result.success and recorded.replayable and all(s in CLEAN_STATUSES for s in statuses)):
+            plan.forget()
+        elif steady(settings, recorded.events):  # after dbt has let go of the DuckDB file
+            plan.keep(recorded.events)
     elapsed = getattr(result.result, "elapsed_time", None)
     code = 0 if result.success else 2 if result.exception else 1
     return code, _with_exception(lines, result.exception), None if elapsed is None else float(elapsed)

@@ -15,8 +15,9 @@ a test failing, a seed's columns changed) or error, it rolls back what is open a
 the invocation again: what ran until then is what dbt would have run until then.
 
 A run that found relations other than the recorded ones (the first after a load, a full refresh that creates the
-engine's tables, a relation dropped by hand) runs dbt and is recorded from that state: the run after it finds the
-relations it created and runs dbt again, and the next ones replay.
+engine's tables, a relation dropped by hand, views Postgres dropped with a table rebuilt under them) runs dbt. Its
+recording is kept only if dbt left the relations as it found them (`steady`): a run that created or dropped some
+starts from a state the next run will not find, and the plan recorded before it may apply again.
 
 What dbt sends must not hold a value that differs from run to run to some effect: dbt-postgres names indexes by the
 time of the run, so this project lets Postgres name them (macros/warehouse_engine.sql); the timestamped names of its
@@ -210,6 +211,24 @@ class _Connections:
         while not self._fresh.empty():  # left when the replay stopped early
             with contextlib.suppress(Exception):
                 self._fresh.get_nowait().close()
+
+
+# dbt's query comment on the statements that list schemas and relations (its relation cache).
+_LISTING = re.compile(r'"connection_name": "list_')
+
+
+def steady(settings: WarehouseSettings, events: list[dict[str, Any]]) -> bool:
+    """Whether the relations dbt listed before its run are still what it would list now: its listings, run again."""
+    listings = [event for event in events if event["kind"] == "query" and _LISTING.search(event["sql"])]
+    connections = _Connections(settings, len(listings))
+    try:
+        for number, event in enumerate(listings):
+            _run(connections, {**event, "connection": number}, number, len(listings))
+    except Exception:  # a listing that differs or fails: the run changed the relations
+        return False
+    finally:
+        connections.close_all(roll_back=True)
+    return True
 
 
 def _fetch(cursor: Any, how: str, limit: int | None) -> Any:
