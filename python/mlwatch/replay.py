@@ -87,7 +87,6 @@ class Plan:
 
     path: Path
     key: str
-    events: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def of(
@@ -117,7 +116,7 @@ class Plan:
                 sort_keys=True,
             ).encode()
         )
-        # One plan per command and warehouse: the engine's run for other days replaces the last one.
+        # One plan per command and warehouse: a run with other project files, vars or versions replaces it.
         slot = hashlib.sha256(json.dumps([args, settings.dbt_env()]).encode()).hexdigest()[:16]
         target = Path(os.environ.get("DBT_TARGET_PATH") or "target")
         directory = (target if target.is_absolute() else config.project_dir / target) / "mlwatch-replay"
