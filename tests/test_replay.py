@@ -92,7 +92,7 @@ def replayed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     with cloned(source, tmp_path_factory.mktemp(f"replay-{request.param}")) as pipeline:
         args = ("metrics", "--engine", "warehouse", "--full-refresh")
         pipeline.run(*args)
-        shutil.rmtree(Path(pipeline.env["DBT_TARGET_PATH"]) / "mlwatch-replay")
+        shutil.rmtree(Path(pipeline.env["DBT_TARGET_PATH"]) / "mlwatch-replay", ignore_errors=True)
         by_dbt = printed(pipeline.run(*args))
         built = relations(pipeline)
         kept = {name: contents(pipeline, name) for name in built if name.split(".")[1] not in RUN_LOG_READERS}
@@ -151,8 +151,7 @@ def test_dbt_runs_when_a_relation_it_listed_is_gone(recorded: Pipeline) -> None:
         warehouse.close()
     assert "dbt start-up" in line(printed(recorded.run("metrics")), SERVING)
     assert len(recorded.query("select * from marts.daily_status")) == rows
-    # That run was recorded without the table, so the next one lists another relation again and runs dbt too.
-    assert "dbt start-up" in line(printed(recorded.run("metrics")), SERVING)
+    # That run created a relation, so its recording was not kept: the one before it applies again.
     assert "replayed without starting dbt" in line(printed(recorded.run("metrics")), SERVING)
 
 
