@@ -151,8 +151,10 @@ def test_dbt_runs_when_a_relation_it_listed_is_gone(recorded: Pipeline) -> None:
         warehouse.close()
     assert "dbt start-up" in line(printed(recorded.run("metrics")), SERVING)
     assert len(recorded.query("select * from marts.daily_status")) == rows
-    # That run created a relation, so its recording was not kept: the one before it applies again.
-    assert "replayed without starting dbt" in line(printed(recorded.run("metrics")), SERVING)
+    # That run created a relation, so its recording was not kept; dbt runs until a run leaves the relations as it
+    # found them (on Postgres, views dropped with a rebuilt table may take one more), then replays resume.
+    after = [line(printed(recorded.run("metrics")), SERVING) for _ in range(2)]
+    assert "replayed without starting dbt" in after[-1], after
 
 
 def test_the_key_holds_what_dbt_reads_and_nothing_else() -> None:
