@@ -110,7 +110,9 @@
 {#- One row per distinct observed value of each column of `roles`, with its count, grouped by `keys`;
     numerical values also carry their running count within the column (the rows up to and including the
     value), so a CDF at any point is one lookup away. Each column takes its running count on its own rows:
-    one window over all columns' rows costs Postgres a third more. `profiled`, when given, skips
+    one window over all columns' rows costs Postgres a third more. The running sum adds doubles, exact for
+    counts below 2^53: a sum of bigints is a 128-bit integer in DuckDB and a numeric in Postgres, and took
+    DuckDB 8.6 s instead of 6.2 s on the year's 11.8 million distinct predictions. `profiled`, when given, skips
     (model version, column) pairs that relation already holds. -#}
 {% macro engine_value_counts(relation, keys, roles, profiled=none) -%}
     {%- set columns = engine_columns(roles) -%}
@@ -122,7 +124,7 @@
         {{ engine_observed_value(column) }},
         count(*) as value_count,
         {%- if column.kind == 'numerical' %}
-        cast(sum(count(*)) over (
+        cast(sum(cast(count(*) as {{ type_double() }})) over (
             partition by {{ keys | join(', ') }} order by {{ column.name }} rows between unbounded preceding and current row
         ) as bigint) as cumulative_count,
         cast(lead({{ column.name }}) over (
