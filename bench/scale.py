@@ -336,7 +336,9 @@ def render(results: dict[str, Any]) -> str:
     for target in [name for name in results if name in ("duckdb", "postgres") or name.startswith("spark ")]:
         figures = results[target]
         for what, run in (("every day", figures["year"]), ("one new day", figures["one_new_day"])):
-            slowest = max(run["model_seconds"].items(), key=lambda item: item[1])
+            # a replayed run (mlwatch.replay) prints no per-model times
+            slowest = max(run["model_seconds"].items(), key=lambda item: item[1], default=None)
+            models = f"slowest model {slowest[0]} {slowest[1]:.1f} s" if slowest else "replayed"
             rows.append(
                 [
                     target,
@@ -345,7 +347,7 @@ def render(results: dict[str, Any]) -> str:
                     cell(run["seconds"]),
                     f"{run['peak_rss_mib']:.0f}",
                     f"dbt {cell(run['dbt_seconds'])} s, of which start-up {cell(run['dbt_start_up_seconds'])} s "
-                    f"(slowest model {slowest[0]} {slowest[1]:.1f} s); p-values {run['p_value_seconds']['median']:.1f}"
+                    f"({models}); p-values {run['p_value_seconds']['median']:.1f}"
                     f" s; calibration and writes {run['write_seconds']['median']:.1f} s",
                 ]
             )
