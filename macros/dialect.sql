@@ -29,8 +29,8 @@
     asks, where it would otherwise write it out once in full and read that back, which at a year's rows costs
     more than the column scans it saves (three times slower in int_batch_values_counted). Postgres keeps
     computing it once: its scans read whole rows. Inlined, the year's value counts took 133 s instead of 157 s
-    (a table is scanned in parallel, a CTE read back is not), but one new day took 61 s instead of 19 s: each
-    of the eight branches scanned the whole year's table for the day's rows. -#}
+    (a table is scanned in parallel, a CTE read back is not), but one new day took 61 s instead of 15 s: each
+    of the eight branches scanned the whole year's table for the day's rows (bench/README.md, fourth session). -#}
 {% macro inlined_cte() -%}
     {{ return(adapter.dispatch('inlined_cte', 'mlwatch')()) }}
 {%- endmacro %}
