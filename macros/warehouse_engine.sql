@@ -40,7 +40,7 @@
 {%- endmacro %}
 
 {#- The seed's columns (name, role, kind) for the given roles, read when dbt executes: SQL needs the
-    column names themselves to unpivot the trips. Before the seed is loaded (e.g. `dbt docs generate`
+    column names themselves to unpivot the rows. Before the seed is loaded (e.g. `dbt docs generate`
     on a fresh warehouse) there is nothing to read, and the models compile to empty selects. -#}
 {% macro engine_columns(roles) -%}
     {%- set seed = ref('monitored_columns') -%}

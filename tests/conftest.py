@@ -237,6 +237,7 @@ def make_pipeline(target: str, folder: Path) -> Iterator[Pipeline]:
     }
     env.pop("MLWATCH_REFERENCE_MONTH", None)
     env.pop("MLWATCH_PRODUCTION_MONTHS", None)
+    env.pop("MLWATCH_CONFIG", None)
     yield Pipeline(target, env)
     if target == "postgres" and postgres_answers():
         import psycopg

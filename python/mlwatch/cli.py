@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from mlwatch import table_load
 from mlwatch.config import MonitoringConfig, load_config
 from mlwatch.dbt import run_dbt
 from mlwatch.errors import MlwatchError
@@ -133,6 +134,34 @@ def load_command(
         f"[green]✓ load[/]: {loaded.trips:,} trips, {loaded.zones} zones, model {loaded.model_version}, "
         f"{loaded.predictions:,} predictions, {time.perf_counter() - started:.1f} s"
     )
+
+
+def _land_tables(name: str, files: list[Path], land: table_load.Lander) -> None:
+    started = time.perf_counter()
+    with _step(name) as (config, settings):
+        table_load.monitored_tables(config)  # before the lock and the run log: the taxi example has no such tables
+        with recorded_step(settings, "load") as written, connected(settings, create_database=True) as warehouse:
+            for path in files:
+                landed = land(warehouse, config, path)
+                written.rows += landed.predictions + landed.labels
+                console.print(f"  {path.name}: {landed.predictions:,} predictions, {landed.labels:,} labels")
+    console.print(f"[green]✓ {name}[/]: {len(files)} file(s), {time.perf_counter() - started:.1f} s")
+
+
+@app.command("load-predictions")
+def load_predictions_command(
+    files: Annotated[list[Path], typer.Argument(help="CSV or parquet files of predictions, in order.")],
+) -> None:
+    """Land a model's predictions (and any labels they hold) in the tables MLWATCH_CONFIG names, file by file."""
+    _land_tables("load-predictions", files, table_load.load_predictions)
+
+
+@app.command("load-labels")
+def load_labels_command(
+    files: Annotated[list[Path], typer.Argument(help="CSV or parquet files of labels (id and label), in order.")],
+) -> None:
+    """Land labels that arrived after their predictions; the next `mlwatch metrics` measures those days."""
+    _land_tables("load-labels", files, table_load.load_labels)
 
 
 @app.command("metrics")

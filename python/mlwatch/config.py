@@ -1,7 +1,9 @@
-"""The monitoring configuration: dbt_project.yml `vars` plus seeds/monitored_columns.csv.
+"""The monitoring configuration: dbt_project.yml `vars` plus the seed monitored_columns.csv.
 
-dbt reads the same two files, so Python and SQL cannot disagree on months, rules or columns.
-Environment variables override the months for one run; the overrides are passed on to dbt as --vars.
+dbt reads the same files, so Python and SQL cannot disagree on months, rules or columns. MLWATCH_CONFIG names a
+YAML file of vars that replace the project's (a model other than the taxi example, e.g.
+examples/car_price/mlwatch.yml); environment variables override the months for one run. Both are passed on to
+dbt as --vars.
 """
 
 from __future__ import annotations
@@ -52,6 +54,16 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class MonitoredTables:
+    """A model's own predictions and labels tables in schema raw (docs/contract.md); the taxi example has none."""
+
+    predictions: str
+    labels: str
+    # the version of predictions whose file has no model_version column
+    model_version: str | None = None
+
+
+@dataclass(frozen=True)
 class MonitoringConfig:
     project_dir: Path
     taxi_type: str
@@ -72,6 +84,10 @@ class MonitoringConfig:
     max_trip_hours: float = 24.0
     # (metric name, quantile) of each numerical column's daily health
     health_quantiles: tuple[tuple[str, float], ...] = ()
+    monitored_tables: MonitoredTables | None = None
+    id_column: str = "trip_id"
+    # where the seeds are, relative to the project (the var seed_dir)
+    seed_dir: Path = Path("seeds")
 
     @property
     def months(self) -> tuple[str, ...]:
@@ -209,14 +225,13 @@ def _read_columns(path: Path) -> tuple[MonitoredColumn, ...]:
     return tuple(columns)
 
 
-METRIC_THRESHOLDS_SEED = Path("seeds") / "metric_thresholds.csv"
 THRESHOLD_DIRECTIONS = ("max", "min")
 
 
-def check_metric_thresholds(project_dir: Path, metric_names: list[str]) -> None:
-    """Every test of seeds/metric_thresholds.csv names a metric that daily_metric_trends has, a direction
+def check_metric_thresholds(seed_dir: Path, metric_names: list[str]) -> None:
+    """Every test of the seed metric_thresholds.csv names a metric that daily_metric_trends has, a direction
     and numeric thresholds: a name that resolves to nothing would drop the test from daily_test_results."""
-    path = project_dir / METRIC_THRESHOLDS_SEED
+    path = seed_dir / "metric_thresholds.csv"
     if not path.is_file():
         return
     for number, row in _seed_rows(path, ("metric_name",)):
@@ -242,6 +257,8 @@ def load_config(project_dir: Path | None = None, env: dict[str, str] | None = No
     variables: dict[str, Any] = dict(project.get("vars") or {})
 
     overrides: dict[str, Any] = {}
+    if env.get("MLWATCH_CONFIG"):
+        overrides.update(_config_file_vars(project_dir / env["MLWATCH_CONFIG"]))
     if env.get("MLWATCH_REFERENCE_MONTH"):
         overrides["reference_month"] = env["MLWATCH_REFERENCE_MONTH"].strip()
     if env.get("MLWATCH_PRODUCTION_MONTHS"):
@@ -257,6 +274,7 @@ def load_config(project_dir: Path | None = None, env: dict[str, str] | None = No
     if len(set(production_months)) != len(production_months):
         raise ConfigError(f"production_months repeats a month: {list(production_months)}")
 
+    seed_dir = project_dir / str(variables.get("seed_dir", "seeds"))
     config = MonitoringConfig(
         project_dir=project_dir,
         taxi_type=str(variables.get("taxi_type", "green")),
@@ -269,19 +287,64 @@ def load_config(project_dir: Path | None = None, env: dict[str, str] | None = No
         drift_share=float(variables["drift_share"]),
         input_rules=tuple(_rule(r, "input") for r in variables.get("input_rules") or []),
         target_rules=tuple(_rule(r, "target") for r in variables.get("target_rules") or []),
-        columns=_read_columns(project_dir / "seeds" / "monitored_columns.csv"),
+        columns=_read_columns(seed_dir / "monitored_columns.csv"),
         overrides=overrides,
         metrics_engine=check_metrics_engine(str(variables.get("metrics_engine", "evidently"))),
         max_reject_share=float(variables.get("max_reject_share", 0.01)),
         max_trip_hours=float(variables.get("max_trip_hours", 24)),
         health_quantiles=_quantiles(variables.get("health_quantiles") or {}),
+        monitored_tables=_monitored_tables(variables.get("monitored_tables")),
+        id_column=str(variables.get("id_column", "trip_id")),
+        seed_dir=seed_dir.relative_to(project_dir) if seed_dir.is_relative_to(project_dir) else seed_dir,
     )
     trend_metrics = [str(name) for name in variables.get("trend_metrics") or []]
     _validate_identifiers(config, trend_metrics)
     _validate_columns(config)
     rule_shares = [f"share_failing_{rule.name}" for rule in (*config.input_rules, *config.target_rules)]
-    check_metric_thresholds(project_dir, [*trend_metrics, *rule_shares])
+    check_metric_thresholds(seed_dir, [*trend_metrics, *rule_shares])
     return config
+
+
+def _config_file_vars(path: Path) -> dict[str, Any]:
+    """The vars of an MLWATCH_CONFIG file, a YAML mapping."""
+    try:
+        loaded = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise ConfigError(f"MLWATCH_CONFIG {path}: not a readable YAML file ({error})") from error
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"MLWATCH_CONFIG {path}: expected a mapping of dbt vars, found {type(loaded).__name__}")
+    # dates stay the strings the file wrote: dbt gets them back through --vars as JSON
+    return {str(name): _plain(value) for name, value in loaded.items()}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+def _monitored_tables(raw: Any) -> MonitoredTables | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or not {"predictions", "labels"} <= raw.keys():
+        raise ConfigError(f"monitored_tables {raw!r}: expected {{predictions: <table>, labels: <table>}}")
+    tables = MonitoredTables(
+        predictions=str(raw["predictions"]),
+        labels=str(raw["labels"]),
+        model_version=None if raw.get("model_version") is None else str(raw["model_version"]),
+    )
+    for what, name in (("predictions", tables.predictions), ("labels", tables.labels)):
+        if not IDENTIFIER_PATTERN.match(name):
+            raise ConfigError(
+                f"monitored_tables {what} {name!r} is not a plain lower-case identifier ([a-z_][a-z0-9_]*)"
+            )
+    if tables.predictions == tables.labels:
+        raise ConfigError(f"monitored_tables: predictions and labels are both {tables.predictions!r}")
+    return tables
 
 
 def _quantiles(raw: dict[str, Any]) -> tuple[tuple[str, float], ...]:
@@ -308,6 +371,7 @@ def _validate_identifiers(config: MonitoringConfig, trend_metrics: list[Any]) ->
         "timestamp_column": [config.timestamp_column],
         "target_column": [config.target_column],
         "prediction_column": [config.prediction_column],
+        "id_column": [config.id_column],
         "seeds/monitored_columns.csv column_name": config.monitored_columns,
         "trend_metrics": [str(name) for name in trend_metrics],
     }
@@ -318,24 +382,11 @@ def _validate_identifiers(config: MonitoringConfig, trend_metrics: list[Any]) ->
 
 
 def _validate_columns(config: MonitoringConfig) -> None:
-    from mlwatch.schema import TRIP_COLUMNS  # the staging model's column names
-
-    known = set(TRIP_COLUMNS) | {config.prediction_column}
     names = config.monitored_columns
     if len(set(names)) != len(names):
         raise ConfigError("seeds/monitored_columns.csv lists a column twice")
-    unknown = [n for n in names if n not in known]
-    if unknown:
-        raise ConfigError(f"seeds/monitored_columns.csv names unknown column(s) {unknown}; known: {sorted(known)}")
     if not config.features:
         raise ConfigError("seeds/monitored_columns.csv names no feature")
-    # The model and the drift tests take numbers: a text or time column would land, then fail at training.
-    not_numbers = [n for n in names if n in NOT_NUMERIC_TRIP_COLUMNS]
-    if not_numbers:
-        raise ConfigError(
-            f"seeds/monitored_columns.csv: column(s) {not_numbers} hold text or timestamps; monitored columns, "
-            "categorical features included, must be numeric (e.g. location ids)"
-        )
     for role, expected in (("target", config.target_column), ("prediction", config.prediction_column)):
         listed = config.columns_with_role(role)
         if listed != [expected]:
@@ -343,11 +394,8 @@ def _validate_columns(config: MonitoringConfig) -> None:
                 f"seeds/monitored_columns.csv must list exactly one {role} column, {expected!r} "
                 f"(dbt_project.yml vars), found {listed}"
             )
-    for rule in (*config.input_rules, *config.target_rules):
-        if rule.column not in TRIP_COLUMNS:
-            raise ConfigError(f"rule {rule.name!r} checks unknown column {rule.column!r}")
-    if config.timestamp_column not in TRIP_COLUMNS:
-        raise ConfigError(f"timestamp_column {config.timestamp_column!r} is not a trip column")
+    if config.monitored_tables is None:
+        _validate_taxi_columns(config)
     if config.training_rows <= 0:
         raise ConfigError("training_rows must be positive")
     if not 0 < config.drift_share <= 1:
@@ -356,3 +404,27 @@ def _validate_columns(config: MonitoringConfig) -> None:
         raise ConfigError("max_reject_share must be in [0, 1]")
     if not config.max_trip_hours > 0:
         raise ConfigError("max_trip_hours must be positive")
+
+
+def _validate_taxi_columns(config: MonitoringConfig) -> None:
+    """The taxi example's columns are known before any load (a model's own tables are checked file by file, as
+    `mlwatch load-predictions` lands them)."""
+    from mlwatch.schema import TRIP_COLUMNS  # the staging model's column names
+
+    names = config.monitored_columns
+    known = set(TRIP_COLUMNS) | {config.prediction_column}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ConfigError(f"seeds/monitored_columns.csv names unknown column(s) {unknown}; known: {sorted(known)}")
+    # The model and the drift tests take numbers: a text or time column would land, then fail at training.
+    not_numbers = [n for n in names if n in NOT_NUMERIC_TRIP_COLUMNS]
+    if not_numbers:
+        raise ConfigError(
+            f"seeds/monitored_columns.csv: column(s) {not_numbers} hold text or timestamps; monitored columns, "
+            "categorical features included, must be numeric (e.g. location ids)"
+        )
+    for rule in (*config.input_rules, *config.target_rules):
+        if rule.column not in TRIP_COLUMNS:
+            raise ConfigError(f"rule {rule.name!r} checks unknown column {rule.column!r}")
+    if config.timestamp_column not in TRIP_COLUMNS:
+        raise ConfigError(f"timestamp_column {config.timestamp_column!r} is not a trip column")

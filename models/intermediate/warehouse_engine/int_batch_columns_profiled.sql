@@ -9,9 +9,9 @@
 
 with
 
-trips as (
+scored as (
 
-    select * from {{ ref('int_trips_scored') }}
+    select * from {{ monitored_rows() }}
     where split = 'production' and passes_input_rules and {{ engine_batch_dates_filter('batch_date') }}
 
 ),
@@ -50,7 +50,7 @@ counted as (
             {%- endif %}
         {%- endfor %}
         count(*) as row_count
-    from trips
+    from scored
     group by batch_date, model_version
 
 ),

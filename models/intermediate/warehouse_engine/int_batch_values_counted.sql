@@ -12,16 +12,16 @@
 
 with
 
-trips as {{ inlined_cte() }} (
+scored as {{ inlined_cte() }} (
 
-    select * from {{ ref('int_trips_scored') }}
+    select * from {{ monitored_rows() }}
     where split = 'production' and passes_input_rules and {{ engine_batch_dates_filter('batch_date') }}
 
 ),
 
 counted as (
 
-    {{ engine_value_counts('trips', ['batch_date', 'model_version'], engine_drift_roles() + ['target']) }}
+    {{ engine_value_counts('scored', ['batch_date', 'model_version'], engine_drift_roles() + ['target']) }}
 
 ),
 

@@ -13,9 +13,9 @@
 
 with
 
-trips as {{ inlined_cte() }} (
+scored as {{ inlined_cte() }} (
 
-    select * from {{ ref('int_trips_scored') }}
+    select * from {{ monitored_rows() }}
     where split = 'reference' and passes_input_rules
 
 ),
@@ -23,7 +23,7 @@ trips as {{ inlined_cte() }} (
 counted as (
 
     {{ engine_value_counts(
-        'trips', ['model_version'], engine_drift_roles() + ['target'], this if is_incremental() else none
+        'scored', ['model_version'], engine_drift_roles() + ['target'], this if is_incremental() else none
     ) }}
 
 ),

@@ -1,0 +1,219 @@
+"""The car-price example (examples/car_price/): any model's predictions and late labels through the input contract.
+
+NannyML's synthetic car-price regression, bundled with the nannyml wheel, is landed by `mlwatch load-predictions`
+and `mlwatch load-labels` and goes through the warehouse engine's drift models; NannyML itself, run here on the
+same files and daily chunks, is the oracle for every drift method both tools define the same way.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import Pipeline, make_pipeline, require_postgres
+from scipy import stats
+
+pytestmark = pytest.mark.integration
+
+CONFIG = "examples/car_price/mlwatch.yml"
+NANNYML_DATA = Path(importlib.util.find_spec("nannyml").submodule_search_locations[0]) / "datasets" / "data"
+REFERENCE = NANNYML_DATA / "regression_synthetic_reference.csv"
+ANALYSIS = NANNYML_DATA / "regression_synthetic_analysis.csv"
+TARGETS = NANNYML_DATA / "regression_synthetic_analysis_targets.csv"
+# examples/car_price/seeds/monitored_columns.csv: each column's test, chosen where NannyML has the same one
+KS_COLUMNS = ["km_driven", "accident_count", "door_count", "y_pred"]
+WASSERSTEIN_COLUMNS = ["car_age", "price_new"]
+JENSEN_SHANNON_COLUMNS = ["fuel"]
+CHI_SQUARE_COLUMNS = ["transmission"]
+
+
+def _car_price(target: str, folder: Path) -> Iterator[Pipeline]:
+    for pipeline in make_pipeline(target, folder):
+        pipeline.env["MLWATCH_CONFIG"] = CONFIG
+        pipeline.run("load-predictions", str(REFERENCE), str(ANALYSIS))
+        yield pipeline
+
+
+@pytest.fixture(scope="module", params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def drift(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+    """The example landed (labels of the analysis period included) and its engine's drift models built."""
+    if request.param == "postgres":
+        require_postgres()
+    for pipeline in _car_price(request.param, tmp_path_factory.mktemp(f"car_price_{request.param}")):
+        pipeline.run("load-labels", str(TARGETS))
+        pipeline.run("dbt", "build", "--select", "+int_column_drift_computed", "--indirect-selection", "cautious")
+        yield pipeline
+
+
+@pytest.fixture(scope="module")
+def nannyml_drift() -> pd.DataFrame:
+    """NannyML's univariate drift of the analysis file's daily chunks against the reference file."""
+    os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")  # no telemetry, and no network here
+    import nannyml
+
+    reference, analysis = pd.read_csv(REFERENCE), pd.read_csv(ANALYSIS)
+    calculator = nannyml.UnivariateDriftCalculator(
+        column_names=[*KS_COLUMNS, *WASSERSTEIN_COLUMNS, *JENSEN_SHANNON_COLUMNS],
+        treat_as_categorical=JENSEN_SHANNON_COLUMNS,
+        timestamp_column_name="timestamp",
+        chunk_period="D",
+        continuous_methods=["kolmogorov_smirnov", "wasserstein"],
+        categorical_methods=["jensen_shannon"],
+        # Exact K-S and Wasserstein rather than NannyML's binned estimates (its default above 10,000 reference
+        # rows). NannyML 0.13 reads `calculation_method` from the top level of computation_params once the
+        # method's key is present, not from under that key.
+        computation_params={"kolmogorov_smirnov": {}, "wasserstein": {}, "calculation_method": "exact"},
+    )
+    results = calculator.fit(reference).calculate(analysis).filter(period="analysis").to_df()
+    rows = []
+    for _, chunk in results.iterrows():
+        day = chunk[("chunk", "chunk", "start_date")].date()
+        for method, columns in (
+            ("kolmogorov_smirnov", KS_COLUMNS),
+            ("wasserstein", WASSERSTEIN_COLUMNS),
+            ("jensen_shannon", JENSEN_SHANNON_COLUMNS),
+        ):
+            rows += [(day, column, method, chunk[(column, method, "value")]) for column in columns]
+    return pd.DataFrame(rows, columns=["batch_date", "column_name", "method", "nannyml"])
+
+
+def _engine_drift(pipeline: Pipeline) -> pd.DataFrame:
+    frame = pipeline.query(
+        "select batch_date, column_name, stat_test, test_statistic, drift_score "
+        "from intermediate.int_column_drift_computed"
+    )
+    frame["batch_date"] = pd.to_datetime(frame["batch_date"]).dt.date
+    return frame
+
+
+@pytest.mark.parametrize("drift", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+def test_drift_scores_equal_nannyml_on_every_day(drift: Pipeline, nannyml_drift: pd.DataFrame) -> None:
+    """K-S statistics, Wasserstein distances and Jensen-Shannon distances of all 24 days equal NannyML's own.
+
+    Evidently (so mlwatch) norms the Wasserstein distance by the reference's standard deviation and takes
+    Jensen-Shannon in natural logarithms; NannyML reports the raw distance and takes base 2."""
+    engine = _engine_drift(drift)
+    reference = pd.read_csv(REFERENCE)
+    compared = nannyml_drift.merge(engine, on=["batch_date", "column_name"], how="left", validate="one_to_one")
+    assert len(compared) == 24 * 7 and compared["stat_test"].notna().all()
+    methods = compared["method"]
+    ks = compared["test_statistic"].where(methods == "kolmogorov_smirnov")
+    reference_std = {name: max(np.std(reference[name].to_numpy()), 0.001) for name in WASSERSTEIN_COLUMNS}
+    wasserstein = (compared["drift_score"] * compared["column_name"].map(reference_std)).where(methods == "wasserstein")
+    jensen_shannon = (compared["drift_score"] / np.sqrt(np.log(2))).where(methods == "jensen_shannon")
+    mlwatch = ks.fillna(wasserstein).fillna(jensen_shannon)
+    np.testing.assert_allclose(mlwatch.to_numpy(float), compared["nannyml"].to_numpy(float), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("drift", ["duckdb"], indirect=True)
+def test_chi_square_is_evidentlys_not_nannymls(drift: Pipeline) -> None:
+    """NannyML's chi2 is scipy's chi2_contingency on a table of both samples; Evidently's (and mlwatch's) is
+    scipy's chisquare of the day's counts against the reference's shares. Not one definition: scipy is the oracle."""
+    engine = _engine_drift(drift).set_index(["batch_date", "column_name"])
+    reference, analysis = pd.read_csv(REFERENCE), pd.read_csv(ANALYSIS)
+    analysis["batch_date"] = pd.to_datetime(analysis["timestamp"]).dt.date
+    for column in CHI_SQUARE_COLUMNS:
+        shares = reference[column].value_counts(normalize=True)
+        for day, batch in analysis.groupby("batch_date"):
+            counts = batch[column].value_counts().reindex(shares.index, fill_value=0)
+            expected = stats.chisquare(counts.to_numpy(), shares.to_numpy() * len(batch)).statistic
+            assert engine.loc[(day, column), "test_statistic"] == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("drift", ["duckdb"], indirect=True)
+def test_the_contract_splits_the_example_by_its_periods(drift: Pipeline) -> None:
+    """The reference file is the reference period and the analysis file the production period, batched by day;
+    the analysis rows are performance rows once their late labels have landed."""
+    sides = drift.query(
+        "select split, count(*) as rows, count(distinct batch_date) as days, "
+        "sum(case when is_performance_row then 1 else 0 end) as labelled "
+        "from intermediate.int_predictions_labelled group by split order by split"
+    )
+    analysis_days = pd.to_datetime(pd.read_csv(ANALYSIS)["timestamp"]).dt.date.nunique()
+    assert sides.to_dict("records") == [
+        {"split": "production", "rows": 60_000, "days": analysis_days, "labelled": 60_000},
+        {"split": "reference", "rows": 60_000, "days": 0, "labelled": 60_000},
+    ]
+
+
+@pytest.fixture(scope="module")
+def landed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+    """The example's two prediction files landed on DuckDB, no labels of the analysis period yet."""
+    yield from _car_price("duckdb", tmp_path_factory.mktemp("car_price_landed"))
+
+
+def _counts(pipeline: Pipeline) -> dict[str, int]:
+    return {
+        table: int(pipeline.query(f"select count(*) as n from raw.{table}")["n"].iloc[0])
+        for table in ("car_price_predictions", "car_price_labels")
+    }
+
+
+def test_files_land_once_and_a_late_label_replaces_the_earlier_one(landed: Pipeline, tmp_path: Path) -> None:
+    assert _counts(landed) == {"car_price_predictions": 120_000, "car_price_labels": 60_000}
+    landed.run("load-predictions", str(ANALYSIS))
+    assert _counts(landed) == {"car_price_predictions": 120_000, "car_price_labels": 60_000}
+    targets = pd.read_csv(TARGETS).head(10)
+    targets.loc[0, "y_true"] = -1.0
+    corrected = tmp_path / "corrected_targets.parquet"
+    targets.to_parquet(corrected)
+    landed.run("load-labels", str(corrected))
+    assert _counts(landed) == {"car_price_predictions": 120_000, "car_price_labels": 60_010}
+    first = int(targets.loc[0, "id"])
+    assert landed.query("select y_true from raw.car_price_labels where id = ?", [first])["y_true"].tolist() == [-1.0]
+    landed.run("load-labels", str(corrected))
+    assert _counts(landed) == {"car_price_predictions": 120_000, "car_price_labels": 60_010}
+
+
+def _spoil(frame: pd.DataFrame, case: str) -> pd.DataFrame:
+    spoiled = frame.head(1_000).copy()
+    if case == "missing column":
+        return spoiled.drop(columns=["km_driven"])
+    if case == "repeated ids":
+        spoiled.loc[[5, 6, 7], "id"] = spoiled.loc[0, "id"]
+    elif case == "missing ids":
+        spoiled["id"] = spoiled["id"].astype("Int64")
+        spoiled.loc[[3, 4], "id"] = pd.NA
+    elif case == "not a number":
+        spoiled["km_driven"] = spoiled["km_driven"].astype(object)
+        spoiled.loc[[1, 2, 3, 4, 5], "km_driven"] = "unknown"
+    elif case == "missing timestamps":
+        spoiled.loc[[8, 9], "timestamp"] = None
+    return spoiled
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("missing column", "column(s) ['km_driven'] missing (1,000 rows"),
+        ("repeated ids", "column id: 3 rows repeat an id"),
+        ("missing ids", "column id: 2 of 1,000 rows have no id"),
+        ("not a number", "column km_driven: 5 of 1,000 rows are not numbers (the first: 'unknown')"),
+        ("missing timestamps", "column timestamp: 2 of 1,000 rows have no timestamp"),
+    ],
+)
+def test_a_bad_file_is_refused_whole_naming_file_column_and_rows(
+    landed: Pipeline, tmp_path: Path, case: str, message: str
+) -> None:
+    before = _counts(landed)
+    bad = tmp_path / "bad_predictions.csv"
+    _spoil(pd.read_csv(ANALYSIS), case).to_csv(bad, index=False)
+    failed = landed.run("load-predictions", str(bad), check=False)
+    assert failed.returncode == 1
+    assert f"{bad}: {message}" in " ".join(failed.stderr.split())
+    assert _counts(landed) == before
+
+
+def test_the_taxi_configuration_has_no_tables_to_land(landed: Pipeline) -> None:
+    landed.env.pop("MLWATCH_CONFIG")
+    try:
+        failed = landed.run("load-labels", str(TARGETS), check=False)
+    finally:
+        landed.env["MLWATCH_CONFIG"] = CONFIG
+    assert failed.returncode == 1
+    assert "set MLWATCH_CONFIG to a configuration with monitored_tables" in " ".join(failed.stderr.split())
