@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -111,3 +112,32 @@ def test_the_warehouse_engines_stat_tests_are_the_macros() -> None:
         for name, kinds in re.findall(r"'(\w+)': \{[^}]*'kinds': \[([^\]]*)\]", body, flags=re.S)
     }
     assert found == WAREHOUSE_STAT_TESTS
+
+
+def test_a_configuration_file_replaces_the_vars_and_reaches_dbt(project: Path) -> None:
+    shutil.copytree(PROJECT_DIR / "examples", project / "examples")
+    config = load_config(project, env={"MLWATCH_CONFIG": "examples/car_price/mlwatch.yml"})
+    assert config.monitored_tables is not None and config.monitored_tables.predictions == "car_price_predictions"
+    assert (config.id_column, config.timestamp_column, config.target_column) == ("id", "timestamp", "y_true")
+    assert config.seed_dir == Path("examples/car_price/seeds")
+    assert config.categorical_features == ["fuel", "transmission"]
+    assert config.input_rules == ()
+    # dbt gets every var of the file, the periods as the strings the file wrote
+    assert config.overrides["reference_period"] == {"start": "2017-01-24", "end": "2017-02-16 16:00:00"}
+    assert config.overrides["seed_dir"] == "examples/car_price/seeds"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("- a list\n", "expected a mapping of dbt vars, found list"),
+        ("monitored_tables: {predictions: p}\n", "expected {predictions: <table>, labels: <table>}"),
+        ("monitored_tables: {predictions: p, labels: p}\n", "predictions and labels are both 'p'"),
+        ("monitored_tables: {predictions: 'p; drop', labels: l}\n", "is not a plain lower-case identifier"),
+        ("id_column: Id\n", "id_column 'Id' is not a plain lower-case identifier"),
+    ],
+)
+def test_a_bad_configuration_file_is_refused(project: Path, text: str, message: str) -> None:
+    (project / "mine.yml").write_text(text)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(project, env={"MLWATCH_CONFIG": "mine.yml"})
