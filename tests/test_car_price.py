@@ -154,6 +154,19 @@ def _counts(pipeline: Pipeline) -> dict[str, int]:
     }
 
 
+def test_before_the_late_labels_land_only_the_reference_has_performance_rows(landed: Pipeline) -> None:
+    """Runs first on `landed` (file order): the analysis period's labels are not loaded yet."""
+    landed.run("dbt", "build", "--select", "int_predictions_labelled", "--indirect-selection", "cautious")
+    labelled = landed.query(
+        "select split, sum(case when is_performance_row then 1 else 0 end) as labelled "
+        "from intermediate.int_predictions_labelled group by split order by split"
+    )
+    assert labelled.to_dict("records") == [
+        {"split": "production", "labelled": 0},
+        {"split": "reference", "labelled": 60_000},
+    ]
+
+
 def test_files_land_once_and_a_late_label_replaces_the_earlier_one(landed: Pipeline, tmp_path: Path) -> None:
     assert _counts(landed) == {"car_price_predictions": 120_000, "car_price_labels": 60_000}
     landed.run("load-predictions", str(ANALYSIS))
