@@ -156,7 +156,7 @@ def _counts(pipeline: Pipeline) -> dict[str, int]:
 
 def test_before_the_late_labels_land_only_the_reference_has_performance_rows(landed: Pipeline) -> None:
     """Runs first on `landed` (file order): the analysis period's labels are not loaded yet."""
-    landed.run("dbt", "build", "--select", "int_predictions_labelled", "--indirect-selection", "cautious")
+    landed.run("dbt", "build", "--select", "+int_predictions_labelled", "--indirect-selection", "cautious")
     labelled = landed.query(
         "select split, sum(case when is_performance_row then 1 else 0 end) as labelled "
         "from intermediate.int_predictions_labelled group by split order by split"
