@@ -11,6 +11,17 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- The model versions the contract's rows are monitored for: those trained on the reference month (taxi), or
+    every version with predictions in the model's own table. -#}
+{% macro monitored_model_versions() -%}
+    {%- if monitored_tables_configured() -%}
+    select distinct model_version from {{ ref('stg_monitored__predictions') }}
+    {%- else -%}
+    select model_version from {{ ref('stg_model__model_versions') }}
+    where reference_month = '{{ var("reference_month") }}'
+    {%- endif -%}
+{%- endmacro %}
+
 {% macro monitored_tables_configured() -%}
     {{ return(var('monitored_tables', none) is not none) }}
 {%- endmacro %}

@@ -15,12 +15,28 @@
     cast('{{ "%04d-%02d-01" | format(year, mon) }}' as date)
 {%- endmacro %}
 
-{#- One row per day of every production month, as `batch_date`. -#}
+{#- One row per day of every production month (or of the production period), as `batch_date`. -#}
 {% macro production_days() -%}
     {{ return(adapter.dispatch('production_days', 'mlwatch')()) }}
 {%- endmacro %}
 
+{#- A model configured by monitored_tables: the days of its production period, [start, end). -#}
+{% macro production_period_days() -%}
+    {%- set period = var('production_period') -%}
+    {{ return((
+        "cast('" ~ period.start ~ "' as timestamp)",
+        "cast('" ~ period.end ~ "' as timestamp) - interval '1 microsecond'",
+    )) }}
+{%- endmacro %}
+
 {% macro default__production_days() -%}
+    {%- if monitored_tables_configured() %}
+    {%- set first, last = production_period_days() %}
+    select cast(day as date) as batch_date
+    from generate_series(
+        cast(cast({{ first }} as date) as timestamp), cast(cast({{ last }} as date) as timestamp), interval '1 day'
+    ) as days (day)
+    {%- else %}
     {%- for month in var('production_months') %}
     select cast(day as date) as batch_date
     from generate_series(
@@ -30,13 +46,19 @@
     ) as days (day)
     {% if not loop.last %}union all{% endif %}
     {%- endfor %}
+    {%- endif %}
 {%- endmacro %}
 
 {% macro spark__production_days() -%}
+    {%- if monitored_tables_configured() %}
+    {%- set first, last = production_period_days() %}
+    select explode(sequence(cast({{ first }} as date), cast({{ last }} as date), interval 1 day)) as batch_date
+    {%- else %}
     {%- for month in var('production_months') %}
     select explode(sequence(
         {{ month_start(month) }}, date_sub({{ next_month_start(month) }}, 1), interval 1 day
     )) as batch_date
     {% if not loop.last %}union all{% endif %}
     {%- endfor %}
+    {%- endif %}
 {%- endmacro %}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import subprocess
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Generic, TypeVar
 
 import pytest
@@ -397,3 +399,18 @@ def built_spark(builds: Builds) -> Pipeline:
 def built(request: pytest.FixtureRequest) -> Pipeline:
     """The built pipeline on each warehouse in turn."""
     return request.getfixturevalue(f"built_{request.param}")
+
+
+def import_nannyml() -> ModuleType:
+    """NannyML with PySpark hidden: FLAML, which NannyML imports, would start a default SparkSession in this
+    process at import, and the Spark tests read their warehouse from this process. Its usage reports stay off."""
+    os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")
+    pyspark = sys.modules.get("pyspark")
+    sys.modules["pyspark"] = None  # type: ignore[assignment]  # `import pyspark` raises ImportError meanwhile
+    try:
+        return importlib.import_module("nannyml")
+    finally:
+        if pyspark is None:
+            del sys.modules["pyspark"]
+        else:
+            sys.modules["pyspark"] = pyspark

@@ -3,16 +3,12 @@ coefficients x mean differences computed in pandas."""
 
 from __future__ import annotations
 
-import importlib
-import os
 import pickle
-import sys
-from types import ModuleType
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import PROJECT_DIR
+from conftest import PROJECT_DIR, import_nannyml
 
 from mlwatch import alarms, estimates
 from mlwatch.config import load_config
@@ -92,21 +88,6 @@ def test_dle_estimates_a_known_error_per_day_within_its_band() -> None:
     assert estimated["estimated_mae"].to_numpy() == pytest.approx(expected, rel=0.08)
     assert (estimated["estimated_mae_lower"].to_numpy() <= realized).all()
     assert (realized <= estimated["estimated_mae_upper"].to_numpy()).all()
-
-
-def import_nannyml() -> ModuleType:
-    """NannyML with PySpark hidden: FLAML, which NannyML imports, would start a default SparkSession in this
-    process at import, and the Spark tests read their warehouse from this process. Its usage reports stay off."""
-    os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")
-    pyspark = sys.modules.get("pyspark")
-    sys.modules["pyspark"] = None  # type: ignore[assignment]  # `import pyspark` raises ImportError meanwhile
-    try:
-        return importlib.import_module("nannyml")
-    finally:
-        if pyspark is None:
-            del sys.modules["pyspark"]
-        else:
-            sys.modules["pyspark"] = pyspark
 
 
 def test_dle_equals_nannyml_on_every_day() -> None:

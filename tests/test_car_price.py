@@ -8,14 +8,13 @@ same files and daily chunks, is the oracle for every drift method both tools def
 from __future__ import annotations
 
 import importlib.util
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import Pipeline, make_pipeline, require_postgres
+from conftest import Pipeline, import_nannyml, make_pipeline, require_postgres
 from scipy import stats
 
 pytestmark = pytest.mark.integration
@@ -53,9 +52,7 @@ def drift(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 @pytest.fixture(scope="module")
 def nannyml_drift() -> pd.DataFrame:
     """NannyML's univariate drift of the analysis file's daily chunks against the reference file."""
-    os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")  # no telemetry, and no network here
-    import nannyml
-
+    nannyml = import_nannyml()
     reference, analysis = pd.read_csv(REFERENCE), pd.read_csv(ANALYSIS)
     calculator = nannyml.UnivariateDriftCalculator(
         column_names=[*KS_COLUMNS, *WASSERSTEIN_COLUMNS, *JENSEN_SHANNON_COLUMNS],
@@ -230,3 +227,52 @@ def test_the_taxi_configuration_has_no_tables_to_land(landed: Pipeline) -> None:
         landed.env["MLWATCH_CONFIG"] = CONFIG
     assert failed.returncode == 1
     assert "set MLWATCH_CONFIG to a configuration with monitored_tables" in " ".join(failed.stderr.split())
+
+
+@pytest.fixture(scope="module")
+def metrics(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+    """`mlwatch metrics` on the example before its late labels land (DuckDB)."""
+    for pipeline in _car_price("duckdb", tmp_path_factory.mktemp("car_price_metrics")):
+        pipeline.run("metrics", "--engine", "warehouse")
+        yield pipeline
+
+
+def test_metrics_computes_every_day_of_the_production_period(metrics: Pipeline) -> None:
+    """Each of the 24 days has its drift; the K-S p-values of a day are scipy's ks_2samp of the same rows."""
+    days = metrics.query(
+        "select count(distinct batch_date) as days, count(distinct model_version) as versions from raw.batch_metrics"
+    )
+    assert days.to_dict("records") == [{"days": 24, "versions": 1}]
+    reference, analysis = pd.read_csv(REFERENCE), pd.read_csv(ANALYSIS)
+    analysis["batch_date"] = pd.to_datetime(analysis["timestamp"]).dt.date
+    day, batch = next(iter(analysis.groupby("batch_date")))
+    scores = metrics.query(
+        "select column_name, metric_value from raw.batch_metrics where batch_date = ? and metric_name = 'drift_score'",
+        [day],
+    ).set_index("column_name")["metric_value"]
+    for column in KS_COLUMNS:
+        assert scores[column] == pytest.approx(stats.ks_2samp(reference[column], batch[column]).pvalue, rel=1e-12)
+
+
+def test_label_free_estimates_equal_nannymls_dle(metrics: Pipeline) -> None:
+    """Before the labels land, each day's MAE is estimated: NannyML's own DLE, run here on the same files, gives the
+    same estimates and bands (text features fuel and transmission as NannyML encodes them)."""
+    reference, analysis = pd.read_csv(REFERENCE), pd.read_csv(ANALYSIS)
+    features = metrics.config.features
+    nml = import_nannyml()
+    estimator = nml.DLE(
+        feature_column_names=features, y_pred="y_pred", y_true="y_true", timestamp_column_name="timestamp",
+        chunk_period="D", metrics=["mae"], hyperparameters={"verbose": -1},
+    )  # fmt: skip
+    theirs = estimator.fit(reference).estimate(analysis).filter(period="analysis").to_df()
+    ours = metrics.query(
+        "select batch_date, estimated_rows, estimated_mae, estimated_mae_lower, estimated_mae_upper "
+        "from raw.performance_estimates order by batch_date"
+    )
+    assert (
+        ours["estimated_rows"].tolist()
+        == (theirs[("chunk", "end_index")] - theirs[("chunk", "start_index")] + 1).tolist()
+    )
+    for column, name in [("value", "estimated_mae"), ("lower_confidence_boundary", "estimated_mae_lower"),
+                         ("upper_confidence_boundary", "estimated_mae_upper")]:  # fmt: skip
+        assert ours[name].to_numpy(float) == pytest.approx(theirs[("mae", column)].to_numpy(float), rel=1e-9), name

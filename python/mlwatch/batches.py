@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from mlwatch.config import MonitoringConfig
 from mlwatch.errors import ConfigError, WarehouseError
-from mlwatch.relations import BATCH_DATES, MODEL_VERSIONS, TRIPS_SCORED
+from mlwatch.relations import BATCH_DATES, MODEL_VERSIONS, MONITORED_PREDICTIONS
 from mlwatch.schema import BATCH_METRIC_SCHEMA
 from mlwatch.warehouse import RAW_SCHEMA, Warehouse, ensure_raw_tables
 
@@ -68,7 +68,16 @@ class MetricsRun:
 
 
 def model_versions(warehouse: Warehouse, config: MonitoringConfig) -> list[str]:
-    """The model versions monitored against the configured reference month, oldest first."""
+    """The model versions monitored against the configured reference month, oldest first; for a model's own
+    tables, every version with predictions, by when its first ones landed."""
+    if config.monitored_tables is not None:
+        return [
+            row[0]
+            for row in warehouse.rows(
+                f"select model_version from {MONITORED_PREDICTIONS} group by model_version "
+                "order by min(loaded_at), model_version"
+            )
+        ]
     return [
         row[0]
         for row in warehouse.rows(
@@ -116,15 +125,26 @@ def read_side(
     """The scored rows passing the input rules of one side (`where` on int_trips_scored), in batch and trip order."""
     columns = ", ".join(config.monitored_columns)
     frame = warehouse.query(
-        f"select batch_date, {columns} from {TRIPS_SCORED} "
-        f"where model_version = ? and passes_input_rules and {where} order by batch_date, trip_id",
+        f"select batch_date, {columns} from {config.rows_relation} "
+        f"where model_version = ? and passes_input_rules and {where} order by batch_date, {config.id_column}",
         [version, *params],
     )
-    # Both warehouses' drivers give the same numbers, not always the same dtypes (e.g. None vs NaN).
+    # Both warehouses' drivers give the same numbers, not always the same dtypes (e.g. None vs NaN). Categorical
+    # features may be text (a model's own tables), which stays text.
+    text = {name for name in config.categorical_features if not _numeric(frame[name])}
     for column in config.monitored_columns:
-        frame[column] = pd.to_numeric(frame[column])
+        if column not in text:
+            frame[column] = pd.to_numeric(frame[column])
     frame["batch_date"] = pd.to_datetime(frame["batch_date"]).dt.date
     return frame
+
+
+def _numeric(values: pd.Series) -> bool:
+    try:
+        pd.to_numeric(values)
+    except (ValueError, TypeError):
+        return False
+    return True
 
 
 def write_days(warehouse: Warehouse, version: str, rows_by_day: dict[dt.date, list[dict[str, Any]]]) -> int:

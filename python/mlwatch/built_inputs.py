@@ -23,7 +23,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from mlwatch.config import MonitoringConfig
-from mlwatch.relations import BATCH_DATES, TRIPS_SCORED
+from mlwatch.relations import BATCH_DATES
 from mlwatch.schema import METRIC_INPUTS_BUILD_SCHEMA
 from mlwatch.warehouse import RAW_SCHEMA, Warehouse
 
@@ -54,10 +54,10 @@ def fingerprint(config: MonitoringConfig, warehouse: Warehouse) -> str:
     return digest.hexdigest()
 
 
-def unchanged(warehouse: Warehouse, current: str) -> bool:
+def unchanged(warehouse: Warehouse, config: MonitoringConfig, current: str) -> bool:
     """The inputs were built from what `current` describes and are still there."""
     stored = warehouse.rows(f"select fingerprint from {TABLE}")
-    built = all(warehouse.table_columns(*relation.split(".")) for relation in (TRIPS_SCORED, BATCH_DATES))
+    built = all(warehouse.table_columns(*relation.split(".")) for relation in (config.rows_relation, BATCH_DATES))
     return stored == [(current,)] and built
 
 

@@ -19,7 +19,7 @@ import multiprocessing
 import signal
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -28,7 +28,6 @@ import pyarrow as pa
 
 from mlwatch.batches import model_versions
 from mlwatch.config import MonitoringConfig
-from mlwatch.relations import TRIPS_SCORED
 from mlwatch.schema import PERFORMANCE_ESTIMATE_SCHEMA
 from mlwatch.spark import SparkWarehouse
 from mlwatch.warehouse import RAW_SCHEMA, Warehouse
@@ -37,6 +36,7 @@ METHOD = "nannyml_dle"
 # Up to this many reference and production rows, a version's DLE is fitted in a child process beside the drift
 # (the month: 80,000); above, in this process, as the rows are read (a year of 100,000 trips a day: 37.5M).
 MAX_ROWS_BESIDE = 2_000_000
+MISSING_CATEGORY = "NML_missing_value"  # NannyML DLE's stand-in for a missing text value
 BAND_SAMPLING_ERRORS = 3  # NannyML DLE's band: the estimate +/- 3 sampling errors (dle.py, _estimate_chunk)
 
 
@@ -47,10 +47,12 @@ class LossModel:
     model: Any  # lightgbm.LGBMRegressor
     columns: list[str]  # the features, then the prediction, as the model was fitted on them
     error_std: float
+    # text features, each with its sklearn OrdinalEncoder fitted on the reference
+    encoders: dict[str, Any] = field(default_factory=dict)
 
     def losses(self, rows: pd.DataFrame) -> np.ndarray:
         """Each row's predicted absolute error, clipped at 0 as NannyML clips it."""
-        predicted: np.ndarray = self.model.predict(rows[self.columns])
+        predicted: np.ndarray = self.model.predict(encoded(rows[self.columns], self.encoders))
         return predicted.clip(min=0)
 
     def daily(self, days: pd.DataFrame) -> pd.DataFrame:
@@ -62,16 +64,37 @@ class LossModel:
         )
 
 
+def encoded(rows: pd.DataFrame, encoders: dict[str, Any]) -> pd.DataFrame:
+    """Text features as NannyML's DLE feeds them to LightGBM (dle.py, _fit and _estimate): missing values as the
+    category 'NML_missing_value', then each category's ordinal code plus one, 0 for one the reference never had."""
+    if not encoders:
+        return rows
+    rows = rows.copy()
+    for name, encoder in encoders.items():
+        values = rows[name].astype("object").fillna(MISSING_CATEGORY).to_numpy().reshape(-1, 1)
+        rows[name] = encoder.transform(values).ravel() + 1
+    return rows
+
+
 def fit_loss_model(reference: pd.DataFrame, features: list[str], prediction: str, target: str) -> LossModel:
     """DLE's fit, as NannyML's for the MAE: rows without a target or a prediction dropped, LightGBM's defaults
-    (its logging off), numerical features as they are."""
+    (its logging off), numerical features as they are, text ones as categories (NannyML decides by the pandas
+    type, as here: the taxi's location ids are numbers to both)."""
     from lightgbm import LGBMRegressor  # seconds to import: only the metrics step needs it
+    from sklearn.preprocessing import OrdinalEncoder
 
     labelled = reference.dropna(subset=[target, prediction])
     columns = [*features, prediction]
+    encoders = {}
+    for name in features:
+        if labelled[name].dtype in ("object", "string", "category", "bool"):
+            values = labelled[name].astype("object").fillna(MISSING_CATEGORY).to_numpy().reshape(-1, 1)
+            encoders[name] = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1).fit(values)
     error = (labelled[target] - labelled[prediction]).abs()
-    model = LGBMRegressor(verbose=-1).fit(labelled[columns], error, categorical_feature=[])
-    return LossModel(model, columns, float(np.std(error)))
+    model = LGBMRegressor(verbose=-1).fit(
+        encoded(labelled[columns], encoders), error, categorical_feature=sorted(encoders)
+    )
+    return LossModel(model, columns, float(np.std(error)), encoders)
 
 
 def estimate_daily_mae(
@@ -90,8 +113,8 @@ def _reference_sql(config: MonitoringConfig) -> str:
     """The reference's labelled rows, by pickup day, of the model version given as parameter."""
     columns = ", ".join([*config.features, config.prediction_column, config.target_column])
     return (
-        f"select cast({config.timestamp_column} as date) as batch_date, {columns} from {TRIPS_SCORED} "
-        "where split = 'reference' and is_performance_row and model_version = ? order by trip_id"
+        f"select cast({config.timestamp_column} as date) as batch_date, {columns} from {config.rows_relation} "
+        f"where split = 'reference' and is_performance_row and model_version = ? order by {config.id_column}"
     )
 
 
@@ -100,15 +123,15 @@ def _analysis_query(config: MonitoringConfig, version: str, full_refresh: bool) 
     yet, or on every day with `full_refresh`."""
     columns = ", ".join([*config.features, config.prediction_column])
     sql = (
-        f"select batch_date, {columns} from {TRIPS_SCORED} where split = 'production' and passes_input_rules "
+        f"select batch_date, {columns} from {config.rows_relation} where split = 'production' and passes_input_rules "
         f"and {config.prediction_column} is not null and model_version = ? "
     )
     if full_refresh:
-        return sql + "order by batch_date, trip_id", [version]
+        return sql + f"order by batch_date, {config.id_column}", [version]
     new_days = (
         f"and batch_date not in (select batch_date from {RAW_SCHEMA}.performance_estimates where model_version = ?) "
     )
-    return sql + new_days + "order by batch_date, trip_id", [version, version]
+    return sql + new_days + f"order by batch_date, {config.id_column}", [version, version]
 
 
 def _spark_daily_estimates(

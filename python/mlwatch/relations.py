@@ -6,6 +6,9 @@ from __future__ import annotations
 MODEL_VERSIONS = "staging.stg_model__model_versions"
 TRIPS_SPLIT = "intermediate.int_trips_split"
 TRIPS_SCORED = "intermediate.int_trips_scored"
+# A model configured by the var monitored_tables (docs/contract.md): its predictions, and its contract rows.
+MONITORED_PREDICTIONS = "staging.stg_monitored__predictions"
+MONITORED_ROWS = "intermediate.int_predictions_labelled"
 BATCH_DATES = "intermediate.int_batch_dates_spined"
 ENGINE_COLUMN_DRIFT = "intermediate.int_column_drift_computed"
 ENGINE_METRICS = "intermediate.int_batch_metrics_computed"
@@ -16,5 +19,6 @@ PRODUCTION_FILE_DEFECTS = "marts.production_file_defects"
 # selectors.yml: what each step builds.
 TRAINING_INPUTS = "training_inputs"
 METRIC_INPUTS = "metric_inputs"
+MONITORED_METRIC_INPUTS = "monitored_metric_inputs"
 WAREHOUSE_ENGINE = "warehouse_engine"
 SERVING = "serving"

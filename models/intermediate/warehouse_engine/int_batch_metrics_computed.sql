@@ -47,8 +47,7 @@ batch_dates as (
 
 model_versions as (
 
-    select model_version from {{ ref('stg_model__model_versions') }}
-    where reference_month = '{{ var("reference_month") }}'
+    {{ monitored_model_versions() }}
 
 ),
 
