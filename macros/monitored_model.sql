@@ -52,3 +52,43 @@
     {%- endfor -%}
     {{ column }} >= cast('{{ period.start }}' as timestamp) and {{ column }} < cast('{{ period.end }}' as timestamp)
 {%- endmacro %}
+
+{#- The segments performance is broken down by (int_segments_aggregated): each a column of segmented_rows(). -#}
+{% macro segment_types() -%}
+    {%- if monitored_tables_configured() -%}
+        {{ return(var('segment_columns', [])) }}
+    {%- else -%}
+        {{ return(['borough', 'time_of_day']) }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The contract's rows with their prediction error and one column per segment type. The taxi example's segments
+    are derived: the pickup zone's borough and the pickup's time of day. -#}
+{% macro segmented_rows() -%}
+    select
+        scored.{{ var('id_column') }},
+        scored.split,
+        scored.batch_date,
+        scored.model_version,
+        scored.passes_input_rules,
+        scored.is_performance_row,
+    {%- if monitored_tables_configured() %}
+        {%- for column in segment_types() %}
+        scored.{{ column }},
+        {%- endfor %}
+        scored.{{ var('prediction_column') }} - scored.{{ var('target_column') }} as prediction_error
+    from {{ monitored_rows() }} as scored
+    {%- else %}
+        scored.{{ var('prediction_column') }} - scored.{{ var('target_column') }} as prediction_error,
+        coalesce(zones.borough, 'Unknown') as borough,
+        case
+            when extract(hour from scored.pickup_datetime) < 6 then '00-06 night'
+            when extract(hour from scored.pickup_datetime) < 12 then '06-12 morning'
+            when extract(hour from scored.pickup_datetime) < 18 then '12-18 afternoon'
+            else '18-24 evening'
+        end as time_of_day
+    from {{ monitored_rows() }} as scored
+    left join {{ ref('stg_tlc__taxi_zones') }} as zones on scored.pickup_location_id = zones.location_id
+    {%- endif %}
+{%- endmacro %}
+

@@ -1,8 +1,9 @@
 {#- A floating-point aggregate whose last digit does not depend on thread scheduling: parallel
     aggregation adds partial sums in whatever order threads finish, so re-running a model could change
-    a value by one ulp. Ordering the input by the trips' stable key makes every run add in the same order. -#}
-{% macro repeatable(aggregate, expression, order_by='trip_id') -%}
-    {{ return(adapter.dispatch('repeatable', 'mlwatch')(aggregate, expression, order_by)) }}
+    a value by one ulp. Ordering the input by the rows' stable key (the var id_column) makes every run add in the
+    same order. -#}
+{% macro repeatable(aggregate, expression, order_by=none) -%}
+    {{ return(adapter.dispatch('repeatable', 'mlwatch')(aggregate, expression, order_by or var('id_column'))) }}
 {%- endmacro %}
 
 {% macro default__repeatable(aggregate, expression, order_by) -%}

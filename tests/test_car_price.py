@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import Pipeline, import_nannyml, make_pipeline, require_postgres
+import yaml
+from conftest import PROJECT_DIR, Pipeline, import_nannyml, make_pipeline, require_postgres
 from scipy import stats
 
 pytestmark = pytest.mark.integration
@@ -276,3 +277,56 @@ def test_label_free_estimates_equal_nannymls_dle(metrics: Pipeline) -> None:
     for column, name in [("value", "estimated_mae"), ("lower_confidence_boundary", "estimated_mae_lower"),
                          ("upper_confidence_boundary", "estimated_mae_upper")]:  # fmt: skip
         assert ours[name].to_numpy(float) == pytest.approx(theirs[("mae", column)].to_numpy(float), rel=1e-9), name
+
+
+def test_both_engines_write_the_same_metrics_before_the_labels_land(tmp_path: Path) -> None:
+    """The warehouse engine and the Evidently engine on the same rows: every metric row alike (a day without any
+    label has no target column for either: its labels are the target's missing count, not missing inputs)."""
+    keys = ["batch_date", "model_version", "metric_name", "column_name"]
+    for pipeline in _car_price("duckdb", tmp_path):
+        written = {}
+        for engine in ("warehouse", "evidently"):
+            pipeline.run("metrics", "--engine", engine, "--full-refresh")
+            frame = pipeline.query("select * from raw.batch_metrics").sort_values(keys, ignore_index=True)
+            written[engine] = frame
+        warehouse, evidently = written["warehouse"], written["evidently"]
+        assert warehouse[keys].equals(evidently[keys]) and warehouse["batch_date"].nunique() == 24
+        np.testing.assert_allclose(
+            warehouse["metric_value"].to_numpy(float), evidently["metric_value"].to_numpy(float), rtol=1e-9
+        )
+        assert warehouse["drift_detected"].equals(evidently["drift_detected"])
+        missing = warehouse.query("metric_name == 'missing_count' and column_name == 'y_true'")["metric_value"]
+        assert missing.sum() == 60_000
+
+
+def test_late_labels_turn_estimated_days_into_measured_ones_without_recomputing_drift(metrics: Pipeline) -> None:
+    """Before the labels land every day has its estimate and no MAE; after `load-labels`, the next `metrics` fills
+    each day's MAE (pandas' mean absolute error of the same rows) and its segments', and leaves the drift as it was."""
+    query = (
+        "select batch_date, performance_trips, mae, estimated_mae, fuel_mae_disparity, missing_values_share "
+        "from marts.daily_model_monitoring order by batch_date"
+    )
+    before = metrics.query(query)
+    assert len(before) == 24 and before["estimated_mae"].notna().all()
+    # labels not landed yet are not missing inputs: the files hold no missing value
+    assert (before["missing_values_share"] == 0).all()
+    assert (before["performance_trips"] == 0).all() and before["mae"].isna().all()
+    computed = metrics.query("select batch_date, max(computed_at) as at from raw.batch_metrics group by batch_date")
+
+    metrics.run("load-labels", str(TARGETS))
+    metrics.run("metrics", "--engine", "warehouse")
+
+    after = metrics.query(query)
+    analysis = pd.read_csv(ANALYSIS).merge(pd.read_csv(TARGETS), on="id")
+    analysis["batch_date"] = pd.to_datetime(analysis["timestamp"]).dt.date
+    analysis["error"] = (analysis["y_pred"] - analysis["y_true"]).abs()
+    expected = analysis.groupby("batch_date")["error"].agg(["size", "mean"])
+    assert after["performance_trips"].tolist() == expected["size"].tolist()
+    np.testing.assert_allclose(after["mae"].to_numpy(float), expected["mean"].to_numpy(), rtol=1e-12)
+    by_fuel = analysis.groupby(["batch_date", "fuel"])["error"].agg(["size", "mean"])
+    min_trips = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text())["vars"]["min_segment_trips"]
+    by_fuel = by_fuel[by_fuel["size"] >= min_trips]["mean"].groupby("batch_date")
+    np.testing.assert_allclose(after["fuel_mae_disparity"].to_numpy(float), (by_fuel.max() / by_fuel.min()).to_numpy())
+    assert after["estimated_mae"].tolist() == before["estimated_mae"].tolist()
+    again = metrics.query("select batch_date, max(computed_at) as at from raw.batch_metrics group by batch_date")
+    assert again.sort_values("batch_date").equals(computed.sort_values("batch_date"))

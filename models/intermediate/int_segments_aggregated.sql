@@ -1,69 +1,48 @@
-{#- Volume and performance per segment - the pickup borough (TLC zone lookup) and the time of day -
-    for each production batch date and model version, and for the reference (batch_date null). -#}
+{#- Volume and performance per segment for each production batch date and model version, and for the reference
+    (batch_date null): the taxi example's pickup borough (TLC zone lookup) and time of day, or the values of the
+    columns a model's own configuration names in the var segment_columns. -#}
 
 with
 
-trips as (
-
-    select * from {{ ref('int_trips_scored') }}
-
-),
-
-zones as (
-
-    select * from {{ ref('stg_tlc__taxi_zones') }}
-
-),
-
 segmented as (
 
-    select
-        trips.trip_id,
-        trips.split,
-        trips.batch_date,
-        trips.model_version,
-        trips.passes_input_rules,
-        trips.is_performance_row,
-        trips.{{ var('prediction_column') }} - trips.{{ var('target_column') }} as prediction_error,
-        coalesce(zones.borough, 'Unknown') as borough,
-        case
-            when extract(hour from trips.pickup_datetime) < 6 then '00-06 night'
-            when extract(hour from trips.pickup_datetime) < 12 then '06-12 morning'
-            when extract(hour from trips.pickup_datetime) < 18 then '12-18 afternoon'
-            else '18-24 evening'
-        end as time_of_day
-    from trips
-    left join zones on trips.pickup_location_id = zones.location_id
+    {{ segmented_rows() }}
 
 ),
 
 unpivoted as (
+    {%- for segment_type in segment_types() %}
 
     select
-        trip_id,
+        {{ var('id_column') }},
         split,
         batch_date,
         model_version,
         passes_input_rules,
         is_performance_row,
         prediction_error,
-        'borough' as segment_type,
-        borough as segment
+        '{{ segment_type }}' as segment_type,
+        cast({{ segment_type }} as {{ dbt.type_string() }}) as segment
     from segmented
+    {%- if not loop.last %}
 
     union all
+    {%- endif %}
+    {%- else %}
 
     select
-        trip_id,
+        {{ var('id_column') }},
         split,
         batch_date,
         model_version,
         passes_input_rules,
         is_performance_row,
         prediction_error,
-        'time_of_day' as segment_type,
-        time_of_day as segment
+        cast(null as {{ dbt.type_string() }}) as segment_type,
+        cast(null as {{ dbt.type_string() }}) as segment
     from segmented
+    where false
+    {%- endfor %}
 
 ),
 

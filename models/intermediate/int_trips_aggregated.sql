@@ -10,7 +10,7 @@ with
 
 trips as (
 
-    select * from {{ ref('int_trips_scored') }}
+    select * from {{ monitored_rows() }}
 
 ),
 
@@ -35,7 +35,9 @@ aggregated as (
         trips.model_version,
         count(*) as trips,
         -- the days the compared rows span (the reference's input-valid rows cover only its last days)
-        count(distinct case when trips.passes_input_rules then trips.pickup_date end) as input_valid_pickup_days,
+        count(distinct case
+            when trips.passes_input_rules then cast(trips.{{ var('timestamp_column') }} as date)
+        end) as input_valid_pickup_days,
         cast(sum(case when trips.passes_input_rules then 1 else 0 end) as bigint) as input_valid_trips,
         cast(sum(case when trips.is_performance_row then 1 else 0 end) as bigint) as performance_trips,
         {%- for rule in all_rules() %}

@@ -11,8 +11,7 @@ batch_dates as (
 
 model_versions as (
 
-    select model_version from {{ ref('stg_model__model_versions') }}
-    where reference_month = '{{ var("reference_month") }}'
+    {{ monitored_model_versions() }}
 
 ),
 
@@ -47,8 +46,11 @@ segment_disparities as (
     select
         batch_date,
         model_version,
-        max(case when segment_type = 'borough' then mae_disparity end) as borough_mae_disparity,
-        max(case when segment_type = 'time_of_day' then mae_disparity end) as time_of_day_mae_disparity
+        {%- for segment_type in segment_types() %}
+            max(case when segment_type = '{{ segment_type }}' then mae_disparity end)
+                as {{ segment_type }}_mae_disparity
+            {%- if not loop.last %},{% endif %}
+        {%- endfor %}
     from (
         select
             batch_date,
@@ -105,8 +107,9 @@ final as (
         -- known before the labels: Direct Loss Estimation's expected MAE (daily_performance_estimates)
         performance_estimates.estimated_mae,
         performance_estimates.estimated_mae / nullif(reference_stats.mae, 0) as estimated_mae_ratio_to_reference,
-        segment_disparities.borough_mae_disparity,
-        segment_disparities.time_of_day_mae_disparity,
+        {%- for segment_type in segment_types() %}
+            segment_disparities.{{ segment_type }}_mae_disparity,
+        {%- endfor %}
         batch_metrics.batch_date is not null as metrics_computed,
         coalesce(batch_stats.input_valid_trips, 0) = 0 as is_empty_batch,
         batch_metrics.evidently_version,

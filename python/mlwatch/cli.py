@@ -217,7 +217,7 @@ def evaluate_alarms_command(
 @app.command("show")
 def show_command(limit: Annotated[int, typer.Option(help="Days to show (newest last).")] = 31) -> None:
     """Print the daily metrics from the marts."""
-    with _step("show") as (_, settings):
+    with _step("show") as (config, settings):
         require(settings, {DAILY_MODEL_MONITORING: "mlwatch metrics"})
         with connected(settings) as warehouse:
             frame = warehouse.query(
@@ -226,9 +226,14 @@ def show_command(limit: Annotated[int, typer.Option(help="Days to show (newest l
                 f"from {DAILY_MODEL_MONITORING} order by batch_date desc, model_version limit ?",
                 [limit],
             )
-            unbatched = warehouse.rows(
-                f"select source_month, trips_in_no_batch from {PRODUCTION_FILE_DEFECTS} where trips_in_no_batch > 0 "
-                "order by source_month"
+            # the TLC files' defects: the taxi example's own mart
+            unbatched = (
+                warehouse.rows(
+                    f"select source_month, trips_in_no_batch from {PRODUCTION_FILE_DEFECTS} "
+                    "where trips_in_no_batch > 0 order by source_month"
+                )
+                if config.monitored_tables is None
+                else []
             )
     table = Table(title=f"daily_model_monitoring ({settings.target})")
     headers = ["date", "model", "trips", "pred. drift", "drifted", "share", "missing", "MAE", "RMSE"]

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from mlwatch.errors import ConfigError
-from mlwatch.relations import METRIC_INPUTS, MONITORED_METRIC_INPUTS, MONITORED_ROWS, TRIPS_SCORED
+from mlwatch.relations import MONITORED_ROWS, TRIPS_SCORED
 
 # Trip columns that are not numbers (models/staging/stg_tlc__green_trips.sql): they cannot be monitored.
 NOT_NUMERIC_TRIP_COLUMNS = (
@@ -124,10 +124,6 @@ class MonitoringConfig:
         """The input contract's rows (macros/monitored_model.sql, monitored_rows): the taxi example's scored trips,
         or a model's own predictions with their labels."""
         return TRIPS_SCORED if self.monitored_tables is None else MONITORED_ROWS
-
-    @property
-    def metric_inputs_selector(self) -> str:
-        return METRIC_INPUTS if self.monitored_tables is None else MONITORED_METRIC_INPUTS
 
     def column(self, name: str) -> MonitoredColumn:
         return next(c for c in self.columns if c.name == name)

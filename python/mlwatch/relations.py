@@ -19,6 +19,5 @@ PRODUCTION_FILE_DEFECTS = "marts.production_file_defects"
 # selectors.yml: what each step builds.
 TRAINING_INPUTS = "training_inputs"
 METRIC_INPUTS = "metric_inputs"
-MONITORED_METRIC_INPUTS = "monitored_metric_inputs"
 WAREHOUSE_ENGINE = "warehouse_engine"
 SERVING = "serving"

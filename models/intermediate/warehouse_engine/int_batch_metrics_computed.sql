@@ -22,9 +22,12 @@
     {'name': 'missing_share', 'from': 'column_health', 'value': 'missing_share'},
     {'name': 'missing_values_count', 'from': 'dataset_missing', 'column': "''", 'value': 'missing_count'},
     {'name': 'missing_values_share', 'from': 'dataset_missing', 'column': "''", 'value': 'missing_share'},
-    {'name': 'min', 'from': 'column_health', 'value': 'min_value', 'where': "column_kind = 'numerical'"},
-    {'name': 'max', 'from': 'column_health', 'value': 'max_value', 'where': "column_kind = 'numerical'"},
-    {'name': 'mean', 'from': 'column_health', 'value': 'mean_value', 'where': "column_kind = 'numerical'"},
+    {'name': 'min', 'from': 'column_health', 'value': 'min_value',
+     'where': "column_kind = 'numerical' and not is_unlabelled_target"},
+    {'name': 'max', 'from': 'column_health', 'value': 'max_value',
+     'where': "column_kind = 'numerical' and not is_unlabelled_target"},
+    {'name': 'mean', 'from': 'column_health', 'value': 'mean_value',
+     'where': "column_kind = 'numerical' and not is_unlabelled_target"},
     {'name_column': 'quantile_name', 'from': 'quantiles', 'value': 'quantile_value'},
     {'name': 'out_of_range_count', 'from': 'column_health', 'value': 'out_of_range_count',
      'where': "column_kind = 'numerical' and out_of_range_count is not null"},
@@ -79,6 +82,8 @@ column_health as (
             else cast('NaN' as {{ type_double() }})
         end as out_of_range_share,
         coalesce(new_category_count, 0) as new_category_count,
+        -- a day none of whose labels has landed yet has no target column, so no statistics of it
+        column_role = 'target' and present_count = 0 as is_unlabelled_target,
         case
             when present_count > 0 then cast(coalesce(new_category_count, 0) as {{ type_double() }}) / present_count
             else cast('NaN' as {{ type_double() }})
@@ -195,6 +200,8 @@ dataset_missing as (
         cast(sum(missing_count) as {{ type_double() }}) / (cast(max(row_count) as {{ type_double() }}) * count(*))
             as missing_share
     from batch_columns
+    -- a day none of whose labels has landed yet has no target column (mlwatch.engines.evidently, evaluate_batch)
+    where not (column_role = 'target' and missing_count = row_count)
     group by batch_date, model_version
 
 ),

@@ -81,7 +81,9 @@ def numerical_columns(config: MonitoringConfig) -> list[str]:
     return [*config.numerical_features, config.target_column, config.prediction_column]
 
 
-def column_health(current: pd.DataFrame, reference: pd.DataFrame, config: MonitoringConfig) -> list[MetricValue]:
+def column_health(
+    current: pd.DataFrame, reference: pd.DataFrame, config: MonitoringConfig, absent: tuple[str, ...] = ()
+) -> list[MetricValue]:
     """Per-column data health of a batch: statistics, and values the reference never had.
 
     These are the pandas calls behind Evidently's MinValue, MaxValue, MeanValue, QuantileValue,
@@ -89,7 +91,7 @@ def column_health(current: pd.DataFrame, reference: pd.DataFrame, config: Monito
     plotly widget for every one of them, which is 90% of its time and useless here, so they are called directly.
     """
     values = []
-    for column in numerical_columns(config):
+    for column in (name for name in numerical_columns(config) if name not in absent):
         data, known = current[column], reference[column].dropna()
         values += [
             MetricValue("min", column, float(data.min())),
@@ -124,13 +126,18 @@ def evaluate_batch(current: pd.DataFrame, reference: pd.DataFrame, config: Monit
         Dataset.from_pandas(current[columns], data_definition=definition),
         Dataset.from_pandas(reference[columns], data_definition=definition),
     )
+    # A day none of whose labels has landed yet has no target column, as Evidently would be given it: its missing
+    # labels are reported as the target's missing count, not as missing values of the dataset.
+    unlabelled = (config.target_column,) if current[config.target_column].isna().all() else ()
     return [
-        *_metric_values(snapshot.dict(), len(columns), configured_test_names(config)),
-        *column_health(current, reference, config),
+        *_metric_values(snapshot.dict(), columns, configured_test_names(config), unlabelled),
+        *column_health(current, reference, config, absent=unlabelled),
     ]
 
 
-def _metric_values(result: dict[str, Any], column_count: int, test_names: dict[str, str]) -> list[MetricValue]:
+def _metric_values(
+    result: dict[str, Any], columns: list[str], test_names: dict[str, str], unlabelled: tuple[str, ...]
+) -> list[MetricValue]:
     failed = {test["metric_config"]["metric_id"] for test in result["tests"] if test["status"] == "FAIL"}
     values: list[MetricValue] = []
     rows = 0.0
@@ -169,7 +176,8 @@ def _metric_values(result: dict[str, Any], column_count: int, test_names: dict[s
             ]
         elif kind == "MissingValueCount":
             column = metric["config"]["column"]
-            missing += float(value["count"])
+            if column not in unlabelled:
+                missing += float(value["count"])
             values += [
                 MetricValue("missing_count", column, float(value["count"])),
                 MetricValue("missing_share", column, float(value["share"])),
@@ -177,7 +185,7 @@ def _metric_values(result: dict[str, Any], column_count: int, test_names: dict[s
     # Evidently's DatasetMissingValueCount().share divides by rows; the course's share is per cell.
     values += [
         MetricValue("missing_values_count", DATASET, missing),
-        MetricValue("missing_values_share", DATASET, missing / (rows * column_count)),
+        MetricValue("missing_values_share", DATASET, missing / (rows * (len(columns) - len(unlabelled)))),
     ]
     return values
 

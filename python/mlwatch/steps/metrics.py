@@ -9,7 +9,7 @@ from mlwatch.batches import DRIFT_SIDES, MetricsRun, plan_days
 from mlwatch.config import MonitoringConfig
 from mlwatch.engines import engine_module, load_engine
 from mlwatch.errors import ConfigError
-from mlwatch.relations import SERVING
+from mlwatch.relations import METRIC_INPUTS, SERVING
 from mlwatch.steps import (
     Reporter,
     Written,
@@ -82,12 +82,12 @@ def build_inputs(config: MonitoringConfig, settings: WarehouseSettings, reporter
         current = built_inputs.fingerprint(config, warehouse)
         if built_inputs.unchanged(warehouse, config, current):
             reporter.say(
-                f"  dbt build --selector {config.metric_inputs_selector}: skipped, its models stand as built from the "
+                f"  dbt build --selector {METRIC_INPUTS}: skipped, its models stand as built from the "
                 "same loads, project files and vars (`mlwatch dbt build` rebuilds them)"
             )
             return
         built_inputs.forget(warehouse)
-    build(config, settings, reporter, config.metric_inputs_selector)
+    build(config, settings, reporter, METRIC_INPUTS)
     with connected(settings) as warehouse:
         built_inputs.remember(warehouse, current)
 
@@ -136,9 +136,6 @@ def run(
         f"{run.rows_written:,} metric rows, {run.seconds:.2f} s"
         + (f" (dbt start-up {run.dbt_start_up_seconds:.2f} s)" if run.dbt_start_up_seconds else "")
     )
-    if config.monitored_tables is not None:
-        reporter.say("  marts: not built for a model's own tables yet (docs/contract.md); see raw.batch_metrics")
-        return run
     build(config, settings, reporter, SERVING)
     with connected(settings) as warehouse:
         warning = days_without_valid_trips(config, warehouse)
