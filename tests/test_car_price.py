@@ -330,3 +330,13 @@ def test_late_labels_turn_estimated_days_into_measured_ones_without_recomputing_
     assert after["estimated_mae"].tolist() == before["estimated_mae"].tolist()
     again = metrics.query("select batch_date, max(computed_at) as at from raw.batch_metrics group by batch_date")
     assert again.sort_values("batch_date").equals(computed.sort_values("batch_date"))
+
+
+def test_a_days_report_compares_it_with_the_reference_period(metrics: Pipeline, tmp_path: Path) -> None:
+    metrics.run("report", "--date", "2017-03-01", "--output-dir", str(tmp_path))
+    page = (tmp_path / "report-2017-03-01.html").read_text()
+    day = pd.read_csv(ANALYSIS).pipe(lambda frame: frame[frame["timestamp"].str.startswith("2017-03-01")])
+    assert "2017-03-01 against the reference period (2017-01-24 00:00:00 to 2017-02-16 16:00:00)" in page
+    assert f"{len(day):,} rows" in page
+    refused = metrics.run("report", "--date", "2017-02-01", "--output-dir", str(tmp_path), check=False)
+    assert "--date 2017-02-01 is outside the production period" in " ".join(refused.stderr.split())

@@ -141,3 +141,20 @@ def test_a_bad_configuration_file_is_refused(project: Path, text: str, message: 
     (project / "mine.yml").write_text(text)
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_config(project, env={"MLWATCH_CONFIG": "mine.yml"})
+
+
+@pytest.mark.parametrize(
+    ("periods", "message"),
+    [
+        ("reference_period: {start: '2017-01-24'}\n", "reference_period {'start': '2017-01-24'}: expected"),
+        ("production_period: {start: 2017-03-01, end: '2017-02-01'}\n", "start 2017-03-01 is not before end"),
+        ("production_period: {start: '2017-02-10', end: '2017-03-01'}\n", "overlap"),
+        ("production_period: {start: '2017-02-31', end: '2017-03-01'}\n", "production_period start '2017-02-31'"),
+    ],
+)
+def test_monitored_tables_need_two_periods_that_do_not_overlap(project: Path, periods: str, message: str) -> None:
+    shutil.copytree(PROJECT_DIR / "examples", project / "examples")
+    example = (project / "examples/car_price/mlwatch.yml").read_text()
+    (project / "mine.yml").write_text(example + periods)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(project, env={"MLWATCH_CONFIG": "mine.yml"})

@@ -46,7 +46,7 @@ def test_report_writes_the_days_report_and_test_results(reported: tuple[Pipeline
         page = path.read_text(encoding="utf-8")
         assert page.lstrip().lower().startswith("<!doctype html>")
         assert f"<title>mlwatch: {DAY} against the 2021-01 reference" in page
-        assert f"{len(rows):,} trips, {len(labelled):,} with a label for performance" in page
+        assert f"{len(rows):,} rows, {len(labelled):,} with a label for performance" in page
         # Self-contained: Evidently's scripts are inline, nothing is loaded from elsewhere.
         assert not re.search(r"<script[^>]*\bsrc=|<link[^>]*\bhref=", page)
         for column in pipeline.config.drift_columns:

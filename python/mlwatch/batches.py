@@ -90,7 +90,8 @@ def model_versions(warehouse: Warehouse, config: MonitoringConfig) -> list[str]:
 def newest_model_version(warehouse: Warehouse, config: MonitoringConfig) -> str:
     versions = model_versions(warehouse, config)
     if not versions:
-        raise WarehouseError(f"No model trained on {config.reference_month} in the warehouse; run `mlwatch load`")
+        command = "mlwatch load" if config.monitored_tables is None else "mlwatch load-predictions"
+        raise WarehouseError(f"No model monitored against {config.reference_label} in the warehouse; run `{command}`")
     return versions[-1]
 
 

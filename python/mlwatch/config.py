@@ -9,6 +9,7 @@ dbt as --vars.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import os
 import re
 from dataclasses import dataclass, field
@@ -55,11 +56,28 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class Period:
+    """[start, end), as the vars reference_period and production_period give it."""
+
+    start: dt.datetime
+    end: dt.datetime
+
+    def __str__(self) -> str:
+        return f"{self.start} to {self.end}"
+
+    def has_day(self, day: dt.date) -> bool:
+        midnight = dt.datetime.combine(day, dt.time())
+        return self.start < midnight + dt.timedelta(days=1) and midnight < self.end
+
+
+@dataclass(frozen=True)
 class MonitoredTables:
     """A model's own predictions and labels tables in schema raw (docs/contract.md); the taxi example has none."""
 
     predictions: str
     labels: str
+    reference: Period
+    production: Period
     # the version of predictions whose file has no model_version column
     model_version: str | None = None
 
@@ -124,6 +142,23 @@ class MonitoringConfig:
         """The input contract's rows (macros/monitored_model.sql, monitored_rows): the taxi example's scored trips,
         or a model's own predictions with their labels."""
         return TRIPS_SCORED if self.monitored_tables is None else MONITORED_ROWS
+
+    def is_production_day(self, day: dt.date) -> bool:
+        if self.monitored_tables is None:
+            return f"{day:%Y-%m}" in self.production_months
+        return self.monitored_tables.production.has_day(day)
+
+    @property
+    def production_label(self) -> str:
+        if self.monitored_tables is None:
+            return f"the production months ({', '.join(self.production_months)})"
+        return f"the production period ({self.monitored_tables.production})"
+
+    @property
+    def reference_label(self) -> str:
+        if self.monitored_tables is None:
+            return f"the {self.reference_month} reference"
+        return f"the reference period ({self.monitored_tables.reference})"
 
     def column(self, name: str) -> MonitoredColumn:
         return next(c for c in self.columns if c.name == name)
@@ -300,7 +335,7 @@ def load_config(project_dir: Path | None = None, env: dict[str, str] | None = No
         max_reject_share=float(variables.get("max_reject_share", 0.01)),
         max_trip_hours=float(variables.get("max_trip_hours", 24)),
         health_quantiles=_quantiles(variables.get("health_quantiles") or {}),
-        monitored_tables=_monitored_tables(variables.get("monitored_tables")),
+        monitored_tables=_monitored_tables(variables),
         id_column=str(variables.get("id_column", "trip_id")),
         seed_dir=seed_dir.relative_to(project_dir) if seed_dir.is_relative_to(project_dir) else seed_dir,
     )
@@ -334,24 +369,53 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def _monitored_tables(raw: Any) -> MonitoredTables | None:
+PERIOD_BOUND = re.compile(r"^\d{4}-\d{2}-\d{2}( \d{2}:\d{2}:\d{2})?$")
+
+
+def _period(variables: dict[str, Any], name: str) -> Period:
+    raw = variables.get(name)
+    if not isinstance(raw, dict) or not {"start", "end"} <= raw.keys():
+        raise ConfigError(
+            f"{name} {raw!r}: expected {{start: 'YYYY-MM-DD[ HH:MM:SS]', end: ...}} with monitored_tables"
+        )
+    bounds = []
+    for key in ("start", "end"):
+        text = str(raw[key])
+        if not PERIOD_BOUND.match(text):
+            raise ConfigError(f"{name} {key} {text!r} is not a 'YYYY-MM-DD[ HH:MM:SS]' timestamp")
+        try:
+            bounds.append(dt.datetime.fromisoformat(text))
+        except ValueError as error:
+            raise ConfigError(f"{name} {key} {text!r}: {error}") from None
+    if not bounds[0] < bounds[1]:
+        raise ConfigError(f"{name}: start {raw['start']} is not before end {raw['end']}")
+    return Period(bounds[0], bounds[1])
+
+
+def _monitored_tables(variables: dict[str, Any]) -> MonitoredTables | None:
+    raw = variables.get("monitored_tables")
     if raw is None:
         return None
     if not isinstance(raw, dict) or not {"predictions", "labels"} <= raw.keys():
         raise ConfigError(f"monitored_tables {raw!r}: expected {{predictions: <table>, labels: <table>}}")
-    tables = MonitoredTables(
-        predictions=str(raw["predictions"]),
-        labels=str(raw["labels"]),
-        model_version=None if raw.get("model_version") is None else str(raw["model_version"]),
-    )
-    for what, name in (("predictions", tables.predictions), ("labels", tables.labels)):
+    predictions, labels = str(raw["predictions"]), str(raw["labels"])
+    for what, name in (("predictions", predictions), ("labels", labels)):
         if not IDENTIFIER_PATTERN.match(name):
             raise ConfigError(
                 f"monitored_tables {what} {name!r} is not a plain lower-case identifier ([a-z_][a-z0-9_]*)"
             )
-    if tables.predictions == tables.labels:
-        raise ConfigError(f"monitored_tables: predictions and labels are both {tables.predictions!r}")
-    return tables
+    if predictions == labels:
+        raise ConfigError(f"monitored_tables: predictions and labels are both {predictions!r}")
+    reference, production = _period(variables, "reference_period"), _period(variables, "production_period")
+    if reference.start < production.end and production.start < reference.end:
+        raise ConfigError(f"reference_period ({reference}) and production_period ({production}) overlap")
+    return MonitoredTables(
+        predictions=predictions,
+        labels=labels,
+        reference=reference,
+        production=production,
+        model_version=None if raw.get("model_version") is None else str(raw["model_version"]),
+    )
 
 
 def _quantiles(raw: dict[str, Any]) -> tuple[tuple[str, float], ...]:

@@ -31,15 +31,15 @@ DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def parse_day(text: str, config: MonitoringConfig) -> dt.date:
-    """The day of a --date in a production month, or a UsageError saying what is wrong with it."""
+    """The day of a --date in the production months (or period), or a UsageError saying what is wrong with it."""
     if not DATE_PATTERN.match(text):
         raise UsageError(f"--date {text!r} is not a date in YYYY-MM-DD form")
     try:
         day = dt.date.fromisoformat(text)
     except ValueError as error:
         raise UsageError(f"--date {text!r} is not a date: {error}") from None
-    if f"{day:%Y-%m}" not in config.production_months:
-        raise UsageError(f"--date {day} is outside the production months ({', '.join(config.production_months)})")
+    if not config.is_production_day(day):
+        raise UsageError(f"--date {day} is outside {config.production_label}")
     return day
 
 
@@ -73,12 +73,14 @@ def write_reports(warehouse: Warehouse, config: MonitoringConfig, day: dt.date, 
         raise UsageError(f"No trip on {day} passes the input rules (model {version}): nothing to report")
     reference = _read(warehouse, config, version, "split = 'reference'", [])
 
-    columns = config.monitored_columns
+    # A day none of whose labels has landed yet has no target column (as for the metrics): drift only.
+    labelled = int(current[config.target_column].notna().sum())
+    columns = [c for c in config.monitored_columns if labelled or c != config.target_column]
     base = data_definition(config)
     definition = DataDefinition(
-        numerical_columns=base.numerical_columns,
+        numerical_columns=[c for c in base.numerical_columns or [] if c in columns],
         categorical_columns=base.categorical_columns,
-        regression=[Regression(target=config.target_column, prediction=config.prediction_column)],
+        regression=[Regression(target=config.target_column, prediction=config.prediction_column)] if labelled else None,
     )
     drift = config.drift_columns
     methods = {c: config.column(c).stat_test for c in drift if config.column(c).stat_test}
@@ -91,17 +93,16 @@ def write_reports(warehouse: Warehouse, config: MonitoringConfig, day: dt.date, 
                 per_column_method=methods or None,
                 per_column_threshold=thresholds or None,
             ),
-            RegressionPreset(),
+            *([RegressionPreset()] if labelled else []),
         ],
         include_tests=True,
     ).run(
         Dataset.from_pandas(current[columns], data_definition=definition),
         Dataset.from_pandas(reference[columns], data_definition=definition),
     )
-    labelled = int(current[config.target_column].notna().sum())
     title = (
-        f"mlwatch: {day} against the {config.reference_month} reference, model {version}: "
-        f"{len(current):,} trips, {labelled:,} with a label for performance"
+        f"mlwatch: {day} against {config.reference_label}, model {version}: "
+        f"{len(current):,} rows, {labelled:,} with a label for performance"
     )
     tests = snapshot.tests_results
     pages = {
