@@ -9,6 +9,8 @@
 {#- One entry per metric, in the Evidently engine's order: its name (or `name_column`, the column holding
     it), the CTE its rows come from and the SQL of raw.batch_metrics' fields; `column` is '' for
     dataset-level metrics, a field left out is null. -#}
+{#- a day none of whose labels has landed yet has no target column, so no statistics of it -#}
+{%- set numerical_statistics = "column_kind = 'numerical' and not is_unlabelled_target" %}
 {%- set metrics = [
     {'name': 'row_count', 'from': 'row_counts', 'column': "''", 'value': 'row_count'},
     {'name': 'drift_score', 'from': 'column_drift', 'value': 'drift_score', 'stat_test': 'stat_test',
@@ -22,12 +24,9 @@
     {'name': 'missing_share', 'from': 'column_health', 'value': 'missing_share'},
     {'name': 'missing_values_count', 'from': 'dataset_missing', 'column': "''", 'value': 'missing_count'},
     {'name': 'missing_values_share', 'from': 'dataset_missing', 'column': "''", 'value': 'missing_share'},
-    {'name': 'min', 'from': 'column_health', 'value': 'min_value',
-     'where': "column_kind = 'numerical' and not is_unlabelled_target"},
-    {'name': 'max', 'from': 'column_health', 'value': 'max_value',
-     'where': "column_kind = 'numerical' and not is_unlabelled_target"},
-    {'name': 'mean', 'from': 'column_health', 'value': 'mean_value',
-     'where': "column_kind = 'numerical' and not is_unlabelled_target"},
+    {'name': 'min', 'from': 'column_health', 'value': 'min_value', 'where': numerical_statistics},
+    {'name': 'max', 'from': 'column_health', 'value': 'max_value', 'where': numerical_statistics},
+    {'name': 'mean', 'from': 'column_health', 'value': 'mean_value', 'where': numerical_statistics},
     {'name_column': 'quantile_name', 'from': 'quantiles', 'value': 'quantile_value'},
     {'name': 'out_of_range_count', 'from': 'column_health', 'value': 'out_of_range_count',
      'where': "column_kind = 'numerical' and out_of_range_count is not null"},
@@ -82,7 +81,6 @@ column_health as (
             else cast('NaN' as {{ type_double() }})
         end as out_of_range_share,
         coalesce(new_category_count, 0) as new_category_count,
-        -- a day none of whose labels has landed yet has no target column, so no statistics of it
         column_role = 'target' and present_count = 0 as is_unlabelled_target,
         case
             when present_count > 0 then cast(coalesce(new_category_count, 0) as {{ type_double() }}) / present_count
