@@ -263,14 +263,17 @@ def test_alert_rules_are_consistent_with_the_dashboard_and_dbt_vars() -> None:
     assert "marts.daily_status" in _rule_sql(by_uid["mlwatch-daily-status-fail"])
 
 
-def test_the_dbt_exposure_points_at_the_dashboard_and_the_marts_it_reads() -> None:
-    (exposure,) = _yaml("models/marts/_marts__exposures.yml")["exposures"]
-    assert exposure["type"] == "dashboard"
-    assert exposure["url"] == f"http://localhost:3000/d/{DASHBOARD['uid']}"
+def test_the_dbt_exposures_point_at_the_dashboard_and_the_marts_it_reads() -> None:
+    """The dashboard's exposure, and its attribution panel's (enabled for the taxi example only), together depend on
+    every mart the dashboard reads."""
+    exposures = _yaml("models/marts/_marts__exposures.yml")["exposures"]
+    assert [exposure["type"] for exposure in exposures] == ["dashboard", "dashboard"]
+    assert {exposure["url"] for exposure in exposures} == {f"http://localhost:3000/d/{DASHBOARD['uid']}"}
     sql = [static.target(panel)["rawSql"] for panel in PANELS]
     sql += [variable["query"] for variable in DASHBOARD["templating"]["list"]] + [_rule_sql(r) for r in ALERT_RULES]
     read = {name for text in sql for name in re.findall(r"\bmarts\.(\w+)", text)}
-    assert {f"ref('{name}')" for name in read} == set(exposure["depends_on"])
+    depends_on = [ref for exposure in exposures for ref in exposure["depends_on"]]
+    assert sorted({f"ref('{name}')" for name in read}) == sorted(depends_on)
 
 
 def test_grafana_macros_and_variables_expand_as_grafana_does() -> None:
