@@ -220,6 +220,14 @@ def test_a_bad_file_is_refused_whole_naming_file_column_and_rows(
     assert _counts(landed) == before
 
 
+def test_the_taxi_loader_refuses_a_models_own_tables(landed: Pipeline) -> None:
+    failed = landed.run("load", check=False)
+    assert failed.returncode == 1
+    assert "monitors a model's own tables, which `mlwatch load` does not fill" in " ".join(failed.stderr.split())
+    runs = landed.query("select count(*) as n from raw.pipeline_runs where step = 'load' and status <> 'success'")
+    assert runs["n"].tolist() == [0]
+
+
 def test_the_taxi_configuration_has_no_tables_to_land(landed: Pipeline) -> None:
     landed.env.pop("MLWATCH_CONFIG")
     try:

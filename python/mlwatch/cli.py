@@ -128,8 +128,10 @@ def load_command(
 ) -> None:
     """Land the configured TLC months and zones, train the baseline model, and land its predictions."""
     started = time.perf_counter()
-    with _step("load") as (config, settings), recorded_step(settings, "load") as written:
-        loaded = load_step.run(config, settings, RichReporter(), written, data_dir, base_url)
+    with _step("load") as (config, settings):
+        load_step.check_ready(config)  # before the lock and the run log
+        with recorded_step(settings, "load") as written:
+            loaded = load_step.run(config, settings, RichReporter(), written, data_dir, base_url)
     console.print(
         f"[green]✓ load[/]: {loaded.trips:,} trips, {loaded.zones} zones, model {loaded.model_version}, "
         f"{loaded.predictions:,} predictions, {time.perf_counter() - started:.1f} s"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from mlwatch import load as loader
 from mlwatch.config import MonitoringConfig
-from mlwatch.errors import LoadError, MlwatchError
+from mlwatch.errors import ConfigError, LoadError, MlwatchError
 from mlwatch.relations import TRAINING_INPUTS
 from mlwatch.steps import Reporter, Written, build
 from mlwatch.warehouse import WarehouseSettings, connected, ensure_raw_tables
@@ -69,6 +69,15 @@ def _land_files(
                 )
             reporter.say(f"  {path.name}: {loaded.rows:,} trips{note}")
     return trips, zones
+
+
+def check_ready(config: MonitoringConfig) -> None:
+    """`mlwatch load` lands the taxi example; a model's own tables have loaders of their own."""
+    if config.monitored_tables is not None:
+        raise ConfigError(
+            "this configuration (MLWATCH_CONFIG) monitors a model's own tables, which `mlwatch load` does not fill: "
+            "land its files with `mlwatch load-predictions` and `mlwatch load-labels`"
+        )
 
 
 def run(
