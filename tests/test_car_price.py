@@ -238,10 +238,12 @@ def test_the_taxi_configuration_has_no_tables_to_land(landed: Pipeline) -> None:
     assert "set MLWATCH_CONFIG to a configuration with monitored_tables" in " ".join(failed.stderr.split())
 
 
-@pytest.fixture(scope="module")
-def metrics(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
-    """`mlwatch metrics` on the example before its late labels land (DuckDB)."""
-    for pipeline in _car_price("duckdb", tmp_path_factory.mktemp("car_price_metrics")):
+@pytest.fixture(scope="module", params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def metrics(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+    """`mlwatch metrics` on the example before its late labels land."""
+    if request.param == "postgres":
+        require_postgres()
+    for pipeline in _car_price(request.param, tmp_path_factory.mktemp(f"car_price_metrics_{request.param}")):
         pipeline.run("metrics", "--engine", "warehouse")
         yield pipeline
 
