@@ -132,20 +132,14 @@ def read_side(
     )
     # Both warehouses' drivers give the same numbers, not always the same dtypes (e.g. None vs NaN). Categorical
     # features may be text (a model's own tables), which stays text.
-    text = {name for name in config.categorical_features if not _numeric(frame[name])}
     for column in config.monitored_columns:
-        if column not in text:
+        try:
             frame[column] = pd.to_numeric(frame[column])
+        except (ValueError, TypeError):
+            if column not in config.categorical_features:
+                raise
     frame["batch_date"] = pd.to_datetime(frame["batch_date"]).dt.date
     return frame
-
-
-def _numeric(values: pd.Series) -> bool:
-    try:
-        pd.to_numeric(values)
-    except (ValueError, TypeError):
-        return False
-    return True
 
 
 def write_days(warehouse: Warehouse, version: str, rows_by_day: dict[dt.date, list[dict[str, Any]]]) -> int:
